@@ -1,0 +1,9 @@
+"""Settings for the test suite: the project's own with a throwaway key and plain-HTTP cookies."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_COOKIES", "0")
+
+from config.settings import *  # noqa: F403

@@ -1,0 +1,64 @@
+"""Trace formats: each module turns one kind of document into native traces.
+
+A format is an object with a ``name``, ``detect(document) -> bool`` and
+``convert(document) -> list[TraceDoc]`` (raising ``DocumentError`` with the path of the offending
+field). Adding a format is adding a module and listing it in ``FORMATS``; the ingest API's
+``?format=``, the bulk endpoint and ``import_traces --format`` all go through ``read_document``.
+"""
+
+from typing import Any, Protocol
+
+import msgspec
+
+from traces.formats import native
+from traces.schema import DocumentError, TraceDoc, decode_native
+
+
+class TraceFormat(Protocol):
+    name: str
+
+    def detect(self, document: Any) -> bool: ...
+
+    def convert(self, document: Any) -> list[TraceDoc]: ...
+
+
+FORMATS: dict[str, TraceFormat] = {fmt.name: fmt for fmt in (native.FORMAT,)}
+
+
+def format_names() -> list[str]:
+    return list(FORMATS)
+
+
+def read_document(raw: bytes, *, format: str | None = None) -> list[TraceDoc]:
+    """Decode one JSON document in the given format, or detect it when ``format`` is None.
+
+    Native documents decode straight into structs (the fast path); other formats are parsed once
+    and handed to the format that recognises them.
+    """
+    if format is not None and format not in FORMATS:
+        raise DocumentError("format", f"must be one of {', '.join(FORMATS)} (got {format!r})")
+    if format in (None, "native"):
+        try:
+            return [decode_native(raw)]
+        except DocumentError as native_error:
+            if format == "native" or (
+                native_error.path == "" and "invalid JSON" in native_error.message
+            ):
+                raise
+            first_error = native_error
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise DocumentError("", f"invalid JSON: {exc}") from None
+    if format is not None:
+        return FORMATS[format].convert(document)
+    for fmt in FORMATS.values():
+        if fmt.name != "native" and fmt.detect(document):
+            return fmt.convert(document)
+    if native.FORMAT.detect(document):
+        raise first_error
+    raise DocumentError(
+        "",
+        f"unrecognised trace format (tried {', '.join(FORMATS)}); "
+        "pass ?format= (or --format) to name it",
+    )

@@ -1,0 +1,174 @@
+"""What ingest changes in a trace before storing it: characters that cannot be stored, and secrets.
+
+Both are visible in the stored text (a replacement character or a ``[REDACTED:kind]`` marker), and
+the trace records how much was changed, so nothing is altered silently.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from traces.schema import TraceDoc
+
+NUL_REPLACEMENT = "\u2400"  # SYMBOL FOR NULL: PostgreSQL cannot store U+0000 in text or jsonb.
+SURROGATE_REPLACEMENT = "\ufffd"
+
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_ESCAPE = re.compile(
+    rb"\\\\"  # an escaped backslash, consumed so that what follows it is not read as an escape
+    rb"|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a valid surrogate pair
+    rb"|\\u(?P<lone>[dD][89a-fA-F][0-9a-fA-F]{2})"
+    rb"|\\u(?P<nul>0000)"
+)
+
+
+def repair_json_text(raw: bytes) -> tuple[bytes, int]:
+    """Replace ``\\u0000`` and lone surrogate escapes in JSON text; return it and the count."""
+    if not _SUSPECT_ESCAPE.search(raw):
+        return raw, 0
+    replaced = 0
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        nonlocal replaced
+        if match["nul"]:
+            replaced += 1
+            return b"\\u2400"
+        if match["lone"]:
+            replaced += 1
+            return b"\\ufffd"
+        return match[0]
+
+    return _ESCAPE.sub(fix, raw), replaced
+
+
+@dataclass(frozen=True)
+class SecretRule:
+    kind: str
+    pattern: re.Pattern[str]
+    triggers: tuple[str, ...]  # a cheap substring test before the regex runs
+    case_insensitive_triggers: bool = False
+    group: int = 0  # which group is the secret; the rest of the match is kept
+
+
+SECRET_RULES: tuple[SecretRule, ...] = (
+    SecretRule(
+        "private_key",
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+            r"[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"
+        ),
+        ("PRIVATE KEY",),
+    ),
+    SecretRule("anthropic_key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}"), ("sk-ant-",)),
+    SecretRule(
+        "openai_key",
+        re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+        ("sk-",),
+    ),
+    SecretRule("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), ("AIza",)),
+    SecretRule(
+        "github_token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ),
+    SecretRule("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), ("glpat-",)),
+    SecretRule("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), ("AKIA", "ASIA")),
+    SecretRule("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), ("xox",)),
+    SecretRule("stripe_key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}"), ("k_live_",)),
+    SecretRule("huggingface_token", re.compile(r"\bhf_[A-Za-z0-9]{30,}"), ("hf_",)),
+    SecretRule(
+        "bearer_token",
+        re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)"),
+        ("bearer",),
+        case_insensitive_triggers=True,
+        group=1,
+    ),
+    SecretRule(
+        "assigned_secret",
+        re.compile(
+            r"(?i)(?:password|passwd|pwd|secret(?:_?key)?|api_?key|access_?key|auth_?token"
+            r"|access_?token|client_?secret|private_?token)\b[\"']?\s*[:=]\s*[\"']?"
+            # values that name where a secret comes from are not secrets
+            r"(?!\[REDACTED|os\.|getenv|process\.env|settings\.|self\.|None\b|null\b|\$|<|\{)"
+            r"([^\s\"',;]{4,})"
+        ),
+        ("pass", "pwd", "secret", "key", "token"),
+        case_insensitive_triggers=True,
+        group=1,
+    ),
+)
+
+
+def mask_secrets(text: str) -> tuple[str, int]:
+    """Replace what looks like a credential with ``[REDACTED:kind]``; return the text and count."""
+    lowered: str | None = None
+    total = 0
+    for rule in SECRET_RULES:
+        if rule.case_insensitive_triggers:
+            if lowered is None:
+                lowered = text.lower()
+            haystack = lowered
+        else:
+            haystack = text
+        if not any(trigger in haystack for trigger in rule.triggers):
+            continue
+        text, count = rule.pattern.subn(_redactor(rule), text)
+        if count:
+            total += count
+            lowered = None
+    return text, total
+
+
+def _redactor(rule: SecretRule) -> Callable[[re.Match[str]], str]:
+    marker = f"[REDACTED:{rule.kind}]"
+    if rule.group == 0:
+        return lambda match: marker
+
+    def keep_context(match: re.Match[str]) -> str:
+        start, end = match.span(rule.group)
+        whole = match[0]
+        offset = match.start()
+        return whole[: start - offset] + marker + whole[end - offset :]
+
+    return keep_context
+
+
+def _mask_value(value: Any) -> tuple[Any, int]:
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        total = 0
+        masked = {}
+        for key, item in value.items():
+            masked[key], count = _mask_value(item)
+            total += count
+        return masked, total
+    if isinstance(value, list):
+        total = 0
+        items = []
+        for item in value:
+            masked_item, count = _mask_value(item)
+            items.append(masked_item)
+            total += count
+        return items, total
+    return value, 0
+
+
+def mask_document(doc: TraceDoc) -> int:
+    """Mask secrets in every free-text field of a trace, in place; return how many were masked."""
+    total = 0
+    doc.task, count = mask_secrets(doc.task)
+    total += count
+    doc.metadata, count = _mask_value(doc.metadata)
+    total += count
+    for step in doc.steps:
+        step.content, count = mask_secrets(step.content)
+        total += count
+        if step.arguments is not None:
+            step.arguments, count = _mask_value(step.arguments)
+            total += count
+        if step.metadata:
+            step.metadata, count = _mask_value(step.metadata)
+            total += count
+    return total
