@@ -48,7 +48,7 @@ class SecretRule:
     pattern: re.Pattern[str]
     triggers: tuple[str, ...]  # a cheap substring test before the regex runs
     case_insensitive_triggers: bool = False
-    group: int = 0  # which group is the secret; the rest of the match is kept
+    groups: tuple[int, ...] = ()  # the groups that may hold the secret; the rest is kept
 
 
 SECRET_RULES: tuple[SecretRule, ...] = (
@@ -82,20 +82,21 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)"),
         ("bearer",),
         case_insensitive_triggers=True,
-        group=1,
+        groups=(1,),
     ),
     SecretRule(
         "assigned_secret",
         re.compile(
             r"(?i)(?:password|passwd|pwd|secret(?:_?key)?|api_?key|access_?key|auth_?token"
-            r"|access_?token|client_?secret|private_?token)\b[\"']?\s*[:=]\s*[\"']?"
-            # values that name where a secret comes from are not secrets
-            r"(?!\[REDACTED|os\.|getenv|process\.env|settings\.|self\.|None\b|null\b|\$|<|\{)"
-            r"([^\s\"',;]{4,})"
+            r"|access_?token|client_?secret|private_?token)\b[\"']?\s*[:=]\s*"
+            # values that name where a secret comes from, or its type, are not secrets
+            r"(?!\[REDACTED|os\.|getenv|process\.env|settings\.|self\.|None\b|null\b|\$|<|\{"
+            r"|(?:str|bytes|int|Optional|Union|Any|SecretStr)\b)"
+            r"(?:([\"'])(?!\[REDACTED)([^\"'\n]{4,})\1|([^\s\"',;()\[\]{}]{4,}))"
         ),
         ("pass", "pwd", "secret", "key", "token"),
         case_insensitive_triggers=True,
-        group=1,
+        groups=(2, 3),
     ),
 )
 
@@ -122,11 +123,12 @@ def mask_secrets(text: str) -> tuple[str, int]:
 
 def _redactor(rule: SecretRule) -> Callable[[re.Match[str]], str]:
     marker = f"[REDACTED:{rule.kind}]"
-    if rule.group == 0:
+    if not rule.groups:
         return lambda match: marker
 
     def keep_context(match: re.Match[str]) -> str:
-        start, end = match.span(rule.group)
+        group = next(g for g in rule.groups if match[g] is not None)
+        start, end = match.span(group)
         whole = match[0]
         offset = match.start()
         return whole[: start - offset] + marker + whole[end - offset :]

@@ -138,12 +138,14 @@ def ingest_documents(
     source_for: SourceResolver,
     format: str | None = None,
     replace: bool = False,
-    batch_steps: int = 20_000,
+    batch_steps: int | None = None,
 ) -> Iterator[IngestResult]:
     """Ingest numbered raw documents, yielding one result per trace as each batch commits.
 
-    Batches are cut by step count, so memory stays bounded however many documents come in.
+    Batches are cut by step count (``TRACEWATCH_INGEST_BATCH_STEPS`` unless given), so memory
+    stays bounded however many documents come in.
     """
+    batch_steps = batch_steps or settings.TRACEWATCH_INGEST_BATCH_STEPS
     batch: list[Parsed] = []
     invalid: list[IngestResult] = []
     steps_in_batch = 0

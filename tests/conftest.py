@@ -1,0 +1,45 @@
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from traces.models import ApiToken, Source
+from traces.services import issue_token
+
+REQUIRE_SERVICES = os.environ.get("TRACEWATCH_REQUIRE_SERVICES") == "1"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests of PostgreSQL or Redis fail, never skip, in a run that was promised those services."""
+    needs = []
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        needs.append("PostgreSQL (DATABASE_URL)")
+    if item.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
+        needs.append("Redis (REDIS_URL)")
+    if needs:
+        message = f"needs {' and '.join(needs)}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def source(db) -> Source:
+    return Source.objects.create(slug="fleet-a")
+
+
+@pytest.fixture
+def ingest_client(source: Source) -> APIClient:
+    _, raw = issue_token(scope=ApiToken.Scope.INGEST, source=source)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def read_client(db) -> APIClient:
+    _, raw = issue_token(scope=ApiToken.Scope.READ)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client

@@ -1,0 +1,73 @@
+"""Behaviour that only PostgreSQL and Redis show: COPY, concurrent ingest, the Celery broker."""
+
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from config.celery import app as celery_app
+from tests.samples import jsonl, trace
+from traces.models import Step, Trace
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_ingest_of_the_same_traces_stores_each_once(ingest_client):
+    docs = jsonl(*(trace(f"t{i}", steps=5) for i in range(50)))
+    results: list[dict] = []
+    errors: list[BaseException] = []
+    token = ingest_client._credentials["HTTP_AUTHORIZATION"]
+
+    def send() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=token)
+        try:
+            response = client.post(
+                "/api/v1/traces/bulk", data=docs, content_type="application/x-ndjson"
+            )
+            results.append(response.json())
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Trace.objects.count() == 50
+    assert Step.objects.count() == 250
+    created = sum(r["summary"].get("created", 0) for r in results)
+    unchanged = sum(r["summary"].get("unchanged", 0) for r in results)
+    assert (created, unchanged) == (50, 150)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_steps_go_in_through_copy_with_json_and_times_intact(ingest_client):
+    doc = trace(steps=3)
+    doc["steps"][2]["arguments"] = {"cmd": "ls", "nested": [1, {"a": None}], "quote": 'it\'s "x"'}
+    doc["steps"][2]["timestamp"] = "2026-03-19T10:00:05.250+02:00"
+    doc["steps"][2]["metadata"] = {"latency_ms": 12}
+    doc["steps"][1]["content"] = "tab\there, backslash \\ and newline\nend"
+    response = ingest_client.post(
+        "/api/v1/traces/", data=jsonl(doc), content_type="application/json"
+    )
+    assert response.status_code == 201
+    steps = list(Step.objects.filter(trace_id=response.json()["id"]).order_by("index"))
+    assert steps[2].arguments == doc["steps"][2]["arguments"]
+    assert steps[2].metadata == {"latency_ms": 12}
+    assert steps[2].timestamp.isoformat() == "2026-03-19T08:00:05.250000+00:00"
+    assert steps[1].content == "tab\there, backslash \\ and newline\nend"
+    assert steps[0].arguments is None
+
+
+@pytest.mark.redis
+def test_the_celery_app_uses_the_redis_broker():
+    assert not celery_app.conf.task_always_eager
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+        assert conn.transport.driver_type == "redis"
