@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from traces import sanitize
 from traces.sanitize import mask_secrets, repair_json_text
 
 FAKE_SECRETS = {
@@ -102,3 +103,40 @@ def test_any_decoded_string_survives_the_round_trip(text):
     decoded.encode("utf-8")  # storable: no lone surrogates left
     assert "\x00" not in decoded
     assert len(decoded) == len(text)
+
+
+SECRET_LINES = [
+    *(f"export KEY_VALUE={secret}" for secret in FAKE_SECRETS.values()),
+    "DB_PASSWORD=hunter2hunter2",
+    'config = {"client_secret": "abcdefgh"}',
+    "curl -H 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc'",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+]
+
+
+@pytest.mark.parametrize("scanner", ["hyperscan", "python"])
+@pytest.mark.parametrize("text", SECRET_LINES)
+def test_the_document_level_scan_never_rules_out_a_rule_that_would_mask(text, scanner, monkeypatch):
+    if scanner == "python":
+        monkeypatch.setattr(sanitize, "_trigger_database", lambda: None)
+    elif sanitize.hyperscan is None:
+        pytest.skip("Hyperscan is not installed on this platform")
+    raw = json.dumps({"steps": [{"kind": "tool_result", "content": text}]}).encode()
+    needed = {rule.kind for rule in sanitize.SECRET_RULES if rule.pattern.search(text)}
+    assert needed
+    assert needed <= {rule.kind for rule in sanitize.rules_for_json(raw)}
+
+
+@pytest.mark.parametrize("scanner", ["hyperscan", "python"])
+def test_a_document_without_triggers_needs_no_rules(scanner, monkeypatch):
+    if scanner == "python":
+        monkeypatch.setattr(sanitize, "_trigger_database", lambda: None)
+    elif sanitize.hyperscan is None:
+        pytest.skip("Hyperscan is not installed on this platform")
+    raw = json.dumps({"content": "the token was parsed; key lookups are cached"}).encode()
+    assert sanitize.rules_for_json(raw) == ()
+
+
+def test_ascii_spelled_as_json_escapes_does_not_hide_a_secret():
+    raw = b'{"content": "\\u0073k-proj-Abc123Def456Ghi789Jkl012Mno345"}'
+    assert sanitize.rules_for_json(raw) == sanitize.SECRET_RULES

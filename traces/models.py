@@ -93,7 +93,8 @@ class Step(models.Model):
         TOOL_CALL = "tool_call"
         TOOL_RESULT = "tool_result"
 
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: the (trace, index) constraint's index serves lookups by trace.
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="steps", db_index=False)
     index = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
     content = models.TextField(blank=True)

@@ -17,7 +17,13 @@ from django.db import IntegrityError, connection, transaction
 
 from traces.formats import read_document
 from traces.models import ApiToken, Source, Step, Trace, hash_token
-from traces.sanitize import mask_document, repair_json_text
+from traces.sanitize import (
+    SECRET_RULES,
+    SecretRule,
+    mask_document,
+    repair_json_text,
+    rules_for_json,
+)
 from traces.schema import DocumentError, TraceDoc, content_hash
 
 Status = Literal["created", "unchanged", "replaced", "conflict", "invalid"]
@@ -57,13 +63,14 @@ class Parsed:
     doc: TraceDoc
     source: Source
     altered: bool
+    secret_rules: tuple[SecretRule, ...] = SECRET_RULES  # those whose triggers the source holds
     hash: str = ""
     secrets_masked: int | None = None  # counted once, so a retried batch keeps the count
 
     def mask(self) -> None:
         if self.secrets_masked is None:
             enabled = settings.TRACEWATCH_MASK_SECRETS
-            self.secrets_masked = mask_document(self.doc) if enabled else 0
+            self.secrets_masked = mask_document(self.doc, self.secret_rules) if enabled else 0
 
 
 def check_limits(doc: TraceDoc) -> None:
@@ -89,10 +96,16 @@ def parse(
     """Decode one document into traces ready to store; raises DocumentError."""
     repaired, replaced = repair_json_text(raw)
     docs = read_document(repaired, format=format)
+    is_json_text = repaired.lstrip()[:1] in (b"{", b"[")
+    rules = rules_for_json(repaired) if is_json_text else SECRET_RULES
     parsed = []
     for doc in docs:
         check_limits(doc)
-        parsed.append(Parsed(line=line, doc=doc, source=source_for(doc), altered=replaced > 0))
+        parsed.append(
+            Parsed(
+                line=line, doc=doc, source=source_for(doc), altered=replaced > 0, secret_rules=rules
+            )
+        )
     return parsed
 
 
