@@ -1,0 +1,79 @@
+"""The embedded default end to end, as a newcomer runs it: no DATABASE_URL, no REDIS_URL."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, token: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_embedded_default_migrates_loads_the_demo_and_serves_the_api(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS"}
+    }
+    env.update(
+        DEBUG="1", TRACEWATCH_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings"
+    )
+    manage(env, "migrate", "--noinput")
+    out = manage(env, "setup_demo")
+    assert "Demo login: admin / " in out
+    assert (tmp_path / "tracewatch.sqlite3").exists()
+    assert "0 imported" in manage(env, "setup_demo"), "a second run imports nothing again"
+    token = manage(env, "create_token", "--scope", "read").strip()
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = get(f"http://127.0.0.1:{port}/api/v1/traces/?page_size=500", token)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not answer within 30 s"
+                time.sleep(0.3)
+        assert len(page["results"]) >= 40
+        assert {t["source"] for t in page["results"]} == {"demo"}
+        detail = get(f"http://127.0.0.1:{port}/api/v1/traces/{page['results'][0]['id']}/", token)
+        assert detail["steps"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
