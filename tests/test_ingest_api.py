@@ -217,3 +217,17 @@ def test_a_document_of_no_known_format_says_which_formats_were_tried(ingest_clie
     response = post(ingest_client, b'{"hello": "world"}')
     assert response.status_code == 400
     assert "tried native" in response.json()["detail"]
+
+
+def test_a_tool_call_without_content_gets_its_arguments_as_text(ingest_client):
+    post(ingest_client, trace(steps=3))
+    call = Step.objects.get(index=2)
+    assert call.arguments == {"cmd": "pytest -q tests/test_parse.py"}
+    assert call.content == '{\n  "cmd": "pytest -q tests/test_parse.py"\n}'
+
+
+def test_a_tool_call_with_content_keeps_it(ingest_client):
+    doc = trace(steps=3)
+    doc["steps"][2]["content"] = "$ pytest -q tests/test_parse.py"
+    post(ingest_client, doc)
+    assert Step.objects.get(index=2).content == "$ pytest -q tests/test_parse.py"

@@ -6,6 +6,7 @@ transaction with bulk inserts (PostgreSQL ``COPY`` for steps); a document that f
 of itself and does not stop the others.
 """
 
+import json
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -67,10 +68,23 @@ class Parsed:
     hash: str = ""
     secrets_masked: int | None = None  # counted once, so a retried batch keeps the count
 
-    def mask(self) -> None:
+    def prepare(self) -> None:
+        """Mask secrets, then give argument-only tool calls their text; done once per trace."""
         if self.secrets_masked is None:
             enabled = settings.TRACEWATCH_MASK_SECRETS
             self.secrets_masked = mask_document(self.doc, self.secret_rules) if enabled else 0
+            fill_tool_call_content(self.doc)
+
+
+def fill_tool_call_content(doc: TraceDoc) -> None:
+    """A tool call sent without content gets its arguments, pretty-printed, as content.
+
+    Spans (detector flags, people's selections) are offsets into a step's content; this gives
+    the arguments of a call a stored text that spans can point into and the viewer can show.
+    """
+    for step in doc.steps:
+        if step.kind == "tool_call" and not step.content and step.arguments is not None:
+            step.content = json.dumps(step.arguments, indent=2, ensure_ascii=False)
 
 
 def check_limits(doc: TraceDoc) -> None:
@@ -223,7 +237,7 @@ def _store_once(batch: list[Parsed], *, replace: bool) -> list[IngestResult]:
 
     trace_ids: dict[int, int] = dict(to_replace)  # batch position -> trace id
     for i in [*trace_ids, *to_create]:
-        batch[i].mask()
+        batch[i].prepare()
     if to_replace:
         _replace_traces([(batch[i], trace_id) for i, trace_id in to_replace])
     if to_create:
