@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "traces",
+    "detection",
 ]
 
 MIDDLEWARE = [
@@ -172,6 +173,25 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# An unreachable broker at ingest must not hold the request: publish fails fast, the trace stays
+# pending and the sweep sends it again.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message taken by a worker that died is delivered again after this many seconds.
+    "visibility_timeout": env_int("TRACEWATCH_VISIBILITY_TIMEOUT", 1800),
+    "socket_connect_timeout": 3,
+    "socket_timeout": 10,
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stalled-detection": {
+        "task": "detection.tasks.sweep",
+        "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60),
+    },
+}
+TRACEWATCH_DETECT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_DETECT_SOFT_TIME_LIMIT", 300)
+TRACEWATCH_SWEEP_PENDING_AFTER = env_int("TRACEWATCH_SWEEP_PENDING_AFTER", 120)
+TRACEWATCH_SWEEP_LIMIT = env_int("TRACEWATCH_SWEEP_LIMIT", 10_000)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -26,6 +26,7 @@ from traces.sanitize import (
     rules_for_json,
 )
 from traces.schema import DocumentError, TraceDoc, content_hash
+from traces.signals import traces_ingested
 
 Status = Literal["created", "unchanged", "replaced", "conflict", "invalid"]
 
@@ -244,6 +245,11 @@ def _store_once(batch: list[Parsed], *, replace: bool) -> list[IngestResult]:
         created = _create_traces([batch[i] for i in to_create])
         trace_ids.update(zip(to_create, created, strict=True))
     _insert_steps([(trace_id, batch[i].doc) for i, trace_id in trace_ids.items()])
+    if trace_ids:
+        stored = list(trace_ids.values())
+        transaction.on_commit(
+            lambda: traces_ingested.send(sender=Trace, trace_ids=stored), robust=True
+        )
     for i, trace_id in trace_ids.items():
         status: Status = "created" if i in to_create else "replaced"
         results[i] = IngestResult(

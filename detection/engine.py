@@ -1,0 +1,138 @@
+"""The detector engine's pure core: the in-memory trace detectors read, their hits, and the
+registry of detector kinds.
+
+A kind is a class with a ``Params`` msgspec struct (its parameters, validated when an admin saves
+a detector) and ``scan(trace) -> list[Hit]``, a pure function of the trace: no database, no
+Django, so each kind is tested on literal traces.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgspec
+
+from traces.schema import DocumentError, TraceDoc, document_error
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStep:
+    index: int
+    kind: str
+    content: str
+    tool: str = ""
+    call_id: str = ""
+    arguments: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTrace:
+    """What a detector sees of a trace: its task, metadata and steps in order."""
+
+    steps: tuple[ScanStep, ...]
+    task: str = ""
+    agent: str = ""
+    model: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_doc(cls, doc: TraceDoc) -> "ScanTrace":
+        """A native trace as detectors see it, e.g. one pasted into the admin's "try it"."""
+        return cls(
+            steps=tuple(
+                ScanStep(i, s.kind, s.content, s.tool, s.call_id, s.arguments)
+                for i, s in enumerate(doc.steps)
+            ),
+            task=doc.task,
+            agent=doc.agent,
+            model=doc.model,
+            metadata=doc.metadata,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """Evidence in one step: ``content[start:end]`` (the whole step when both are None)."""
+
+    step_index: int
+    start: int | None
+    end: int | None
+    score: float
+    category: str
+    rationale: str
+
+    def check(self, trace: ScanTrace) -> None:
+        """Offsets must point inside the step's content, so the console can highlight them."""
+        if not 0 <= self.step_index < len(trace.steps):
+            raise ValueError(f"hit on step {self.step_index}, trace has {len(trace.steps)}")
+        if (self.start is None) != (self.end is None):
+            raise ValueError("a hit has both offsets or neither")
+        if self.start is not None:
+            length = len(trace.steps[self.step_index].content)
+            if not 0 <= self.start <= self.end <= length:
+                raise ValueError(f"offsets {self.start}:{self.end} outside 0:{length}")
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"score {self.score} outside 0..1")
+
+
+class DetectorKind:
+    """Base of detector kinds. Subclasses set ``name``, ``label``, ``Params`` and ``scan``."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[msgspec.Struct]]
+
+    def __init__(self, params: msgspec.Struct, *, category: str, step_kinds: Iterable[str]):
+        self.params = params
+        self.category = category
+        self.step_kinds = frozenset(step_kinds)
+
+    @classmethod
+    def validate(cls, params: msgspec.Struct) -> None:
+        """Checks beyond the types (a regular expression compiles...); raise DocumentError."""
+
+    def steps(self, trace: ScanTrace) -> Iterable[ScanStep]:
+        """The steps this detector is configured to read (all when no kinds are chosen)."""
+        if not self.step_kinds:
+            return trace.steps
+        return (s for s in trace.steps if s.kind in self.step_kinds)
+
+    def scan(self, trace: ScanTrace) -> list[Hit]:
+        raise NotImplementedError
+
+
+KINDS: dict[str, type[DetectorKind]] = {}
+
+
+def register(kind: type[DetectorKind]) -> type[DetectorKind]:
+    KINDS[kind.name] = kind
+    return kind
+
+
+def parse_params(kind: str, params: dict[str, Any]) -> msgspec.Struct:
+    """Validate a detector's parameters; raises DocumentError naming the offending field."""
+    if kind not in KINDS:
+        raise DocumentError("kind", f"must be one of {', '.join(sorted(KINDS))} (got {kind!r})")
+    cls = KINDS[kind]
+    try:
+        parsed = msgspec.convert(params, type=cls.Params)
+    except msgspec.ValidationError as exc:
+        raise document_error(exc) from None
+    cls.validate(parsed)
+    return parsed
+
+
+def build(
+    kind: str, params: dict[str, Any], *, category: str, step_kinds: Iterable[str] = ()
+) -> DetectorKind:
+    """A ready-to-scan detector of ``kind`` with validated parameters."""
+    return KINDS[kind](parse_params(kind, params), category=category, step_kinds=step_kinds)
+
+
+def scan(detector: DetectorKind, trace: ScanTrace) -> list[Hit]:
+    """Run one detector, checking that every hit points inside the trace."""
+    hits = detector.scan(trace)
+    for hit in hits:
+        hit.check(trace)
+    return hits

@@ -1,0 +1,217 @@
+"""Running detectors over stored traces and keeping their findings and the traces' state current.
+
+Running is idempotent: a detector's findings on a trace at one version are replaced as a whole, in
+one transaction holding the trace's row lock, so a second run (a redelivered task, a worker that
+died halfway, a backfill) leaves exactly the same rows.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from detection.engine import DetectorKind, Hit, ScanStep, ScanTrace, build, scan
+from detection.models import DetectionRun, Detector, Finding
+from traces.models import Segment, Severity, Step, Trace
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DetectorOutcome:
+    detector: Detector
+    hits: list[Hit]
+    error: str = ""
+
+
+def load_scan_trace(trace_id: int) -> tuple[ScanTrace, list[int], str] | None:
+    """The trace as detectors read it, its steps' ids by index and its content hash; None if it
+    is gone."""
+    trace = (
+        Trace.objects.filter(pk=trace_id)
+        .values("task", "agent", "model", "metadata", "content_hash")
+        .first()
+    )
+    if trace is None:
+        return None
+    content_hash = trace.pop("content_hash")
+    rows = Step.objects.filter(trace_id=trace_id).order_by("index")
+    steps: list[ScanStep] = []
+    step_ids: list[int] = []
+    for step_id, index, kind, content, tool, call_id, arguments in rows.values_list(
+        "id", "index", "kind", "content", "tool", "call_id", "arguments"
+    ):
+        steps.append(ScanStep(index, kind, content, tool, call_id, arguments))
+        step_ids.append(step_id)
+    return ScanTrace(steps=tuple(steps), **trace), step_ids, content_hash
+
+
+def build_detector(detector: Detector) -> DetectorKind:
+    return build(
+        detector.kind, detector.params, category=detector.category, step_kinds=detector.step_kinds
+    )
+
+
+def run_detector(detector: Detector, trace: ScanTrace) -> DetectorOutcome:
+    """One detector on one trace; a failure is recorded as the outcome, never raised."""
+    try:
+        return DetectorOutcome(detector, scan(build_detector(detector), trace))
+    except Exception as exc:
+        logger.exception("detector %s failed", detector.name)
+        return DetectorOutcome(detector, [], error=f"{type(exc).__name__}: {exc}")
+
+
+def detect_trace(*, trace_id: int, detectors: Iterable[Detector] | None = None) -> str | None:
+    """Run detectors (all enabled ones by default) on a trace and store what they found.
+
+    Returns the trace's new detection state, or None when the trace no longer exists.
+    """
+    Trace.objects.filter(pk=trace_id).update(
+        detection_state=Trace.DetectionState.RUNNING, updated_at=timezone.now()
+    )
+    loaded = load_scan_trace(trace_id)
+    if loaded is None:
+        return None
+    trace, step_ids, content_hash = loaded
+    if detectors is None:
+        detectors = Detector.objects.filter(enabled=True)
+    outcomes = [run_detector(detector, trace) for detector in detectors]
+    with transaction.atomic():
+        locked = Trace.objects.select_for_update().filter(pk=trace_id).values("content_hash")
+        current = locked.first()
+        if current is None or current["content_hash"] != content_hash:
+            # Deleted, or replaced while we scanned: the replacement has its own run queued.
+            return None
+        for outcome in outcomes:
+            _store(trace_id, step_ids, outcome)
+        state = _refresh_trace(trace_id)
+    return state
+
+
+def _store(trace_id: int, step_ids: list[int], outcome: DetectorOutcome) -> None:
+    detector = outcome.detector
+    Finding.objects.filter(
+        trace_id=trace_id, detector=detector, detector_version=detector.version
+    ).delete()
+    findings = []
+    for hit in outcome.hits:
+        segment, _ = Segment.objects.get_or_create(
+            step_id=step_ids[hit.step_index],
+            start=hit.start,
+            end=hit.end,
+            origin=Segment.Origin.DETECTOR,
+        )
+        findings.append(
+            Finding(
+                detector=detector,
+                detector_version=detector.version,
+                trace_id=trace_id,
+                segment=segment,
+                score=hit.score,
+                category=hit.category or detector.category,
+                severity=detector.severity,
+                rationale=hit.rationale,
+            )
+        )
+    Finding.objects.bulk_create(findings)
+    DetectionRun.objects.update_or_create(
+        trace_id=trace_id,
+        detector=detector,
+        defaults={
+            "detector_version": detector.version,
+            "state": DetectionRun.State.FAILED if outcome.error else DetectionRun.State.DONE,
+            "hits": len(findings),
+            "error": outcome.error,
+            "finished_at": timezone.now(),
+        },
+    )
+
+
+def current_findings(trace_ids: Iterable[int] | None = None):
+    """Findings made by the current version of an enabled detector."""
+    findings = Finding.objects.filter(
+        detector__enabled=True, detector_version=F("detector__version")
+    )
+    if trace_ids is not None:
+        findings = findings.filter(trace_id__in=list(trace_ids))
+    return findings
+
+
+def _refresh_trace(trace_id: int) -> str:
+    """Recompute a trace's detection state and highest severity from its runs and findings."""
+    failed = DetectionRun.objects.filter(
+        trace_id=trace_id, detector__enabled=True, state=DetectionRun.State.FAILED
+    ).exists()
+    severity = current_findings([trace_id]).aggregate(m=Max("severity"))["m"] or Severity.NONE
+    state = Trace.DetectionState.FAILED if failed else Trace.DetectionState.DONE
+    Trace.objects.filter(pk=trace_id).update(
+        detection_state=state, max_severity=severity, updated_at=timezone.now()
+    )
+    return state
+
+
+def mark_failed(trace_id: int, reason: str) -> None:
+    logger.warning("detection of trace %s failed: %s", trace_id, reason)
+    Trace.objects.filter(pk=trace_id).update(
+        detection_state=Trace.DetectionState.FAILED, updated_at=timezone.now()
+    )
+
+
+def trace_id_batches(batch_size: int) -> Iterable[list[int]]:
+    """Every trace id, in ascending batches, read by keyset so memory stays flat."""
+    last = 0
+    while True:
+        ids = list(
+            Trace.objects.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def stalled_traces(*, pending_before, running_before, limit: int) -> list[int]:
+    """Traces whose detection never started or never finished; their clock is reset so that the
+    next sweep gives the re-sent task time to run."""
+    stalled = Trace.objects.filter(
+        Q(detection_state=Trace.DetectionState.PENDING, updated_at__lt=pending_before)
+        | Q(detection_state=Trace.DetectionState.RUNNING, updated_at__lt=running_before)
+    )
+    ids = list(stalled.order_by("updated_at").values_list("pk", flat=True)[:limit])
+    Trace.objects.filter(pk__in=ids).update(
+        detection_state=Trace.DetectionState.PENDING, updated_at=timezone.now()
+    )
+    return ids
+
+
+# Changing any of these makes a new detector version: its findings are kept apart from the old.
+VERSIONED_FIELDS = frozenset({"kind", "params", "category", "severity", "step_kinds"})
+
+
+def save_detector(detector: Detector, *, changed: Iterable[str]) -> None:
+    """Save a detector as an admin edited it.
+
+    A changed configuration bumps the version; a new, changed or re-enabled detector is run over
+    every stored trace once the change commits. Disabling one takes its findings out of the
+    traces' highest severity.
+    """
+    from detection.tasks import enqueue, rescan
+
+    changed = set(changed)
+    is_new = detector.pk is None
+    if not is_new and changed & VERSIONED_FIELDS:
+        detector.version += 1
+    detector.save()
+    if detector.enabled and (is_new or changed & (VERSIONED_FIELDS | {"enabled"})):
+        detector_id = detector.pk
+        transaction.on_commit(lambda: enqueue(rescan, detector_id), robust=True)
+    if not detector.enabled and "enabled" in changed:
+        for trace_id in (
+            Finding.objects.filter(detector=detector).values_list("trace_id", flat=True).distinct()
+        ):
+            _refresh_trace(trace_id)

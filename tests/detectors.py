@@ -1,0 +1,39 @@
+"""A detector kind for tests of the engine's shell: flags every occurrence of a word."""
+
+import msgspec
+
+from detection.engine import KINDS, DetectorKind, Hit, ScanTrace
+
+
+class KeywordParams(msgspec.Struct, forbid_unknown_fields=True):
+    word: str = "cheat"
+    score: float = 0.9
+    fail: bool = False
+
+
+class KeywordKind(DetectorKind):
+    name = "test_keyword"
+    label = "Keyword (tests)"
+    Params = KeywordParams
+
+    def scan(self, trace: ScanTrace) -> list[Hit]:
+        if self.params.fail:
+            raise RuntimeError("the monitor answered garbage")
+        hits = []
+        for step in self.steps(trace):
+            at = step.content.find(self.params.word)
+            while at != -1:
+                end = at + len(self.params.word)
+                hits.append(
+                    Hit(step.index, at, end, self.params.score, "", f"says {step.content[at:end]}")
+                )
+                at = step.content.find(self.params.word, end)
+        return hits
+
+
+def install() -> None:
+    KINDS[KeywordKind.name] = KeywordKind
+
+
+def uninstall() -> None:
+    KINDS.pop(KeywordKind.name, None)

@@ -1,0 +1,214 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count
+from django.utils import timezone
+
+from detection import services, tasks
+from detection.models import DetectionRun, Detector, Finding
+from tests import detectors
+from tests.samples import body, trace
+from traces.models import Segment, Severity, Trace
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def keyword_kind():
+    detectors.install()
+    yield
+    detectors.uninstall()
+
+
+def make_detector(name: str = "cheating", **fields) -> Detector:
+    defaults = {
+        "kind": "test_keyword",
+        "params": {"word": "cheat"},
+        "category": "reward_hacking",
+        "severity": Severity.HIGH,
+    }
+    return Detector.objects.create(name=name, **(defaults | fields))
+
+
+def cheating_trace() -> dict:
+    return trace(
+        steps=[
+            {"kind": "user", "content": "Fix the parser"},
+            {"kind": "reasoning", "content": "Easier to cheat: cheat the grader."},
+            {"kind": "assistant", "content": "Done."},
+        ]
+    )
+
+
+@pytest.fixture
+def ingest(ingest_client, django_capture_on_commit_callbacks):
+    """Post a trace through the API and run what its commit triggers (detection, in-process)."""
+
+    def post(doc: dict) -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = ingest_client.post(
+                "/api/v1/traces/", data=body(doc), content_type="application/json"
+            )
+        assert response.status_code == 201, response.json()
+        return response.json()["id"]
+
+    return post
+
+
+def test_ingest_runs_the_enabled_detectors_and_the_findings_point_at_the_evidence(ingest):
+    make_detector()
+    trace_id = ingest(cheating_trace())
+    stored = Trace.objects.get(pk=trace_id)
+    assert stored.detection_state == Trace.DetectionState.DONE
+    assert stored.max_severity == Severity.HIGH
+    findings = list(Finding.objects.filter(trace=stored).select_related("segment__step"))
+    assert len(findings) == 2
+    for finding in findings:
+        segment = finding.segment
+        assert segment.origin == Segment.Origin.DETECTOR
+        assert segment.step.content[segment.start : segment.end] == "cheat"
+        assert finding.category == "reward_hacking"
+        assert finding.score == 0.9
+
+
+def test_running_twice_leaves_exactly_the_same_rows(ingest):
+    make_detector()
+    trace_id = ingest(cheating_trace())
+
+    def snapshot():
+        findings = Finding.objects.filter(trace_id=trace_id)
+        return sorted(findings.values_list("segment__step__index", "segment__start", "score"))
+
+    before = snapshot()
+    segments = Segment.objects.count()
+    services.detect_trace(trace_id=trace_id)
+    services.detect_trace(trace_id=trace_id)
+    assert snapshot() == before
+    assert Segment.objects.count() == segments
+    assert DetectionRun.objects.count() == 1
+
+
+def test_a_failing_detector_marks_the_trace_failed_and_keeps_the_others_findings(ingest):
+    make_detector()
+    make_detector("broken", params={"fail": True})
+    trace_id = ingest(cheating_trace())
+    assert Trace.objects.get(pk=trace_id).detection_state == Trace.DetectionState.FAILED
+    run = DetectionRun.objects.get(detector__name="broken")
+    assert run.state == DetectionRun.State.FAILED
+    assert "garbage" in run.error
+    assert Finding.objects.filter(detector__name="cheating").count() == 2
+
+
+def test_disabled_detectors_do_not_run(ingest):
+    make_detector(enabled=False)
+    trace_id = ingest(cheating_trace())
+    assert Finding.objects.count() == 0
+    assert Trace.objects.get(pk=trace_id).max_severity == Severity.NONE
+
+
+def test_a_new_version_keeps_the_old_versions_findings_apart(
+    ingest, django_capture_on_commit_callbacks
+):
+    detector = make_detector()
+    trace_id = ingest(cheating_trace())
+    detector.params = {"word": "grader"}
+    with django_capture_on_commit_callbacks(execute=True):
+        services.save_detector(detector, changed=["params"])
+    assert detector.version == 2
+    counts = dict(
+        Finding.objects.filter(trace_id=trace_id)
+        .values_list("detector_version")
+        .annotate(n=Count("id"))
+    )
+    assert counts == {1: 2, 2: 1}
+
+
+def test_disabling_a_detector_takes_it_out_of_the_highest_severity(ingest):
+    detector = make_detector()
+    trace_id = ingest(cheating_trace())
+    detector.enabled = False
+    services.save_detector(detector, changed=["enabled"])
+    assert Trace.objects.get(pk=trace_id).max_severity == Severity.NONE
+
+
+def test_a_trace_replaced_during_a_scan_is_left_to_its_own_run(ingest, monkeypatch):
+    make_detector()
+    trace_id = ingest(cheating_trace())
+    real = services.load_scan_trace
+
+    def load_then_replace(tid):
+        loaded = real(tid)
+        Trace.objects.filter(pk=tid).update(content_hash="changed")
+        return loaded
+
+    monkeypatch.setattr(services, "load_scan_trace", load_then_replace)
+    Finding.objects.all().delete()
+    assert services.detect_trace(trace_id=trace_id) is None
+    assert Finding.objects.count() == 0
+
+
+def test_the_sweep_requeues_traces_left_pending_or_running(ingest, settings):
+    make_detector()
+    trace_id = ingest(cheating_trace())
+    Finding.objects.all().delete()
+    old = timezone.now() - timezone.timedelta(hours=1)
+    Trace.objects.filter(pk=trace_id).update(detection_state="running", updated_at=old)
+    assert tasks.sweep() == 1
+    stored = Trace.objects.get(pk=trace_id)
+    assert stored.detection_state == Trace.DetectionState.DONE
+    assert Finding.objects.count() == 2
+
+
+def test_the_sweep_leaves_fresh_pending_traces_alone(ingest):
+    trace_id = ingest(cheating_trace())
+    Trace.objects.filter(pk=trace_id).update(detection_state="pending", updated_at=timezone.now())
+    assert tasks.sweep() == 0
+
+
+def test_rescan_runs_one_detector_over_every_trace(ingest):
+    ids = [ingest(cheating_trace() | {"external_id": f"t{i}"}) for i in range(3)]
+    detector = make_detector()
+    assert Finding.objects.count() == 0
+    tasks.rescan(detector.pk, batch_size=2)
+    assert set(Finding.objects.values_list("trace_id", flat=True)) == set(ids)
+
+
+def test_saving_a_new_detector_scans_the_stored_traces(
+    ingest, django_capture_on_commit_callbacks
+):
+    trace_id = ingest(cheating_trace())
+    detector = Detector(name="new", kind="test_keyword", params={}, category="other")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.save_detector(detector, changed=[])
+    assert Finding.objects.filter(trace_id=trace_id).count() == 2
+
+
+def test_run_detectors_command_backfills_and_reports(ingest):
+    trace_id = ingest(cheating_trace())
+    make_detector()
+    out = io.StringIO()
+    call_command("run_detectors", "--detector", "cheating", "--since", "2000-01-01", stdout=out)
+    assert out.getvalue().strip() == "1 traces scanned: 1 done"
+    assert Finding.objects.filter(trace_id=trace_id).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--detector", "nope"], "no detector named nope"),
+        (["--trace", "999999"], "no trace 999999"),
+        (["--since", "last week"], "not a date"),
+    ],
+)
+def test_run_detectors_refuses_bad_arguments(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("run_detectors", *args, stdout=io.StringIO())
+
+
+def test_run_detectors_exits_non_zero_when_a_detector_fails(ingest):
+    ingest(cheating_trace())
+    make_detector("broken", params={"fail": True})
+    with pytest.raises(CommandError, match="failed"):
+        call_command("run_detectors", stdout=io.StringIO())

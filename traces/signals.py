@@ -1,0 +1,6 @@
+"""Signals the trace store sends, so that apps built on it react without being imported here."""
+
+from django.dispatch import Signal
+
+# Sent after the transaction that stored or replaced traces commits; ``trace_ids`` lists them.
+traces_ingested = Signal()
