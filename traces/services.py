@@ -109,9 +109,10 @@ def parse(
     source_for: "SourceResolver",
 ) -> list[Parsed]:
     """Decode one document into traces ready to store; raises DocumentError."""
-    repaired, replaced = repair_json_text(raw)
+    # Archives (Inspect's .eval) are repaired file by file by their format, not as one text.
+    is_json_text = raw.lstrip()[:1] in (b"{", b"[")
+    repaired, replaced = repair_json_text(raw) if is_json_text else (raw, 0)
     docs = read_document(repaired, format=format)
-    is_json_text = repaired.lstrip()[:1] in (b"{", b"[")
     rules = rules_for_json(repaired) if is_json_text else SECRET_RULES
     parsed = []
     for doc in docs:

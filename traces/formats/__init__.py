@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from traces.formats import native
+from traces.formats import anthropic, inspect_ai, native, openai_chat, openai_responses, otel_genai
 from traces.schema import DocumentError, TraceDoc, decode_native
 
 
@@ -22,7 +22,17 @@ class TraceFormat(Protocol):
     def convert(self, document: Any) -> list[TraceDoc]: ...
 
 
-FORMATS: dict[str, TraceFormat] = {fmt.name: fmt for fmt in (native.FORMAT,)}
+FORMATS: dict[str, TraceFormat] = {
+    fmt.name: fmt
+    for fmt in (
+        native.FORMAT,
+        openai_chat.FORMAT,
+        openai_responses.FORMAT,
+        anthropic.FORMAT,
+        inspect_ai.FORMAT,
+        otel_genai.FORMAT,
+    )
+}
 
 
 def format_names() -> list[str]:
@@ -35,6 +45,10 @@ def read_document(raw: bytes, *, format: str | None = None) -> list[TraceDoc]:
     Native documents decode straight into structs (the fast path); other formats are parsed once
     and handed to the format that recognises them.
     """
+    if raw[:4] == b"PK\x03\x04":  # a zip: Inspect's .eval log is the one zipped format
+        if format not in (None, inspect_ai.NAME):
+            raise DocumentError("format", f"a zip archive is read as {inspect_ai.NAME} only")
+        return inspect_ai.FORMAT.convert(inspect_ai.read_eval_archive(raw))
     if format is not None and format not in FORMATS:
         raise DocumentError("format", f"must be one of {', '.join(FORMATS)} (got {format!r})")
     if format in (None, "native"):
