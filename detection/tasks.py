@@ -35,9 +35,11 @@ def enqueue(task, *args) -> bool:
     try:
         task.delay(*args)
     except Exception:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
+        if task.app.conf.task_always_eager:  # in-process: a failure here is a real error
             raise
-        logger.warning("could not enqueue %s%s; the sweep will retry", task.name, args)
+        logger.warning(
+            "could not enqueue %s%s; the sweep will retry", task.name, args, exc_info=True
+        )
         return False
     return True
 
@@ -86,7 +88,7 @@ def sweep() -> int:
     now = timezone.now()
     trace_ids = services.stalled_traces(
         pending_before=now - timedelta(seconds=settings.TRACEWATCH_SWEEP_PENDING_AFTER),
-        running_before=now - timedelta(seconds=settings.TRACEWATCH_DETECT_SOFT_TIME_LIMIT + 60),
+        running_before=now - timedelta(seconds=settings.TRACEWATCH_SWEEP_RUNNING_AFTER),
         limit=settings.TRACEWATCH_SWEEP_LIMIT,
     )
     sent = sum(enqueue(detect_trace, trace_id) for trace_id in trace_ids)

@@ -1,5 +1,7 @@
 """A detector kind for tests of the engine's shell: flags every occurrence of a word."""
 
+import time
+
 import msgspec
 
 from detection.engine import KINDS, DetectorKind, Hit, ScanTrace
@@ -9,6 +11,7 @@ class KeywordParams(msgspec.Struct, forbid_unknown_fields=True):
     word: str = "cheat"
     score: float = 0.9
     fail: bool = False
+    sleep: float = 0.0  # seconds per scan, to catch a worker in the middle of one
 
 
 class KeywordKind(DetectorKind):
@@ -17,6 +20,7 @@ class KeywordKind(DetectorKind):
     Params = KeywordParams
 
     def scan(self, trace: ScanTrace) -> list[Hit]:
+        time.sleep(self.params.sleep)
         if self.params.fail:
             raise RuntimeError("the monitor answered garbage")
         hits = []

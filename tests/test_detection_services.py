@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 from django.db.models import Count
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from detection import services, tasks
 from detection.models import DetectionRun, Detector, Finding
 from tests import detectors
@@ -20,6 +21,12 @@ def keyword_kind():
     detectors.install()
     yield
     detectors.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def tasks_in_process(monkeypatch):
+    """These tests are about the services; tests/test_detection_worker.py covers the broker."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
 def make_detector(name: str = "cheating", **fields) -> Detector:
@@ -175,9 +182,7 @@ def test_rescan_runs_one_detector_over_every_trace(ingest):
     assert set(Finding.objects.values_list("trace_id", flat=True)) == set(ids)
 
 
-def test_saving_a_new_detector_scans_the_stored_traces(
-    ingest, django_capture_on_commit_callbacks
-):
+def test_saving_a_new_detector_scans_the_stored_traces(ingest, django_capture_on_commit_callbacks):
     trace_id = ingest(cheating_trace())
     detector = Detector(name="new", kind="test_keyword", params={}, category="other")
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,0 +1,219 @@
+"""Detection through a real Redis broker and a real Celery worker process, on PostgreSQL."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from config.celery import app as celery_app
+from detection import tasks
+from detection.models import Detector, Finding
+from tests import detectors
+from tests.samples import body, trace
+from traces.models import Trace
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+class RedisServer:
+    """A Redis of this test's own, so that it can be stopped and started again."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.process: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, 10, "Redis to start")
+
+    def answers(self) -> bool:
+        result = subprocess.run(
+            [shutil.which("redis-cli") or "redis-cli", "-p", str(self.port), "ping"],
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip() == "PONG"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    previous = celery_app.conf.broker_url
+    point_celery_at(server.url)
+    yield server
+    server.stop()
+    point_celery_at(previous)
+
+
+def point_celery_at(url: str) -> None:
+    celery_app.conf.broker_url = url
+    celery_app.conf.task_always_eager = False
+    # Forget the pools made for the previous URL; kombu keeps one pool per URL.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class Worker:
+    def __init__(self, redis: RedisServer, tmp: Path) -> None:
+        self.env = os.environ | {
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": redis.url,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "TRACEWATCH_VISIBILITY_TIMEOUT": "3600",
+        }
+        self.log = tmp / "worker.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tests.worker",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker(redis_server: RedisServer, tmp_path: Path) -> Iterator[Worker]:
+    detectors.install()
+    w = Worker(redis_server, tmp_path)
+    yield w
+    w.stop()
+    detectors.uninstall()
+
+
+def ingest(client, external_id: str) -> int:
+    doc = trace(external_id, steps=[{"kind": "reasoning", "content": "I will cheat the grader."}])
+    response = client.post("/api/v1/traces/", data=body(doc), content_type="application/json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def state(trace_id: int) -> str:
+    return Trace.objects.get(pk=trace_id).detection_state
+
+
+def test_an_ingested_trace_is_scanned_by_the_worker(ingest_client, worker):
+    Detector.objects.create(name="kw", kind="test_keyword", params={}, category="reward_hacking")
+    worker.start()
+    trace_id = ingest(ingest_client, "w1")
+    wait_for(lambda: state(trace_id) == "done", 60, f"the scan; see {worker.log}")
+    finding = Finding.objects.select_related("segment__step").get(trace_id=trace_id)
+    segment = finding.segment
+    assert segment.step.content[segment.start : segment.end] == "cheat"
+
+
+def test_a_worker_killed_mid_scan_loses_nothing_and_duplicates_nothing(
+    ingest_client, worker, settings
+):
+    Detector.objects.create(
+        name="slow", kind="test_keyword", params={"sleep": 3}, category="reward_hacking"
+    )
+    worker.start()
+    trace_id = ingest(ingest_client, "w2")
+    wait_for(lambda: state(trace_id) == "running", 60, f"the scan to start; see {worker.log}")
+    worker.kill()
+    assert state(trace_id) == "running"
+    worker.start()
+    settings.TRACEWATCH_SWEEP_RUNNING_AFTER = 0
+    assert tasks.sweep() == 1
+    wait_for(lambda: state(trace_id) == "done", 60, f"the rescan; see {worker.log}")
+    # Once more, as a redelivered message would: still exactly one finding.
+    tasks.detect_trace.delay(trace_id)
+    time.sleep(4)
+    wait_for(lambda: state(trace_id) == "done", 60, "the second run")
+    assert Finding.objects.filter(trace_id=trace_id).count() == 1
+
+
+def test_a_trace_ingested_while_redis_is_down_is_stored_and_scanned_by_the_sweep_later(
+    ingest_client, worker, redis_server, settings
+):
+    Detector.objects.create(name="kw", kind="test_keyword", params={}, category="reward_hacking")
+    redis_server.stop()
+    trace_id = ingest(ingest_client, "w3")
+    assert state(trace_id) == "pending"
+    redis_server.start()
+    worker.start()
+    settings.TRACEWATCH_SWEEP_PENDING_AFTER = 0
+    assert tasks.sweep() == 1
+    wait_for(lambda: state(trace_id) == "done", 60, f"the scan; see {worker.log}")
+    assert Finding.objects.filter(trace_id=trace_id).count() == 1
