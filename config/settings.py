@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "template_partials",
     "traces",
     "detection",
+    "review",
 ]
 
 MIDDLEWARE = [

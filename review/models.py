@@ -1,0 +1,169 @@
+"""What people decided: the taxonomy, queues, assignments, labels and adjudications.
+
+Labels and decisions are append-only: an edit is a new revision and the history stays.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from traces.models import Segment, Severity, Trace
+
+
+class Category(models.Model):
+    """A kind of misalignment, admin-editable; the default set is seeded by a migration."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Verdict(models.TextChoices):
+    MISALIGNED = "misaligned"
+    BENIGN = "benign"
+    UNSURE = "unsure"
+
+
+class Queue(models.Model):
+    """A saved filter over flagged segments or traces, with an order and an overlap."""
+
+    class Level(models.TextChoices):
+        SEGMENT = "segment", "flagged segments"
+        TRACE = "trace", "whole traces"
+
+    class Order(models.TextChoices):
+        SEVERITY_SCORE = "severity_score", "severity, then score"
+        SCORE = "score", "score"
+        NEWEST = "newest", "newest first"
+        OLDEST = "oldest", "oldest first"
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.SEGMENT)
+    filters = models.JSONField(default=dict, blank=True)
+    order = models.CharField(max_length=16, choices=Order.choices, default=Order.SEVERITY_SCORE)
+    overlap = models.PositiveSmallIntegerField(
+        default=1, help_text="How many people label each item."
+    )
+    lease_seconds = models.PositiveIntegerField(
+        default=900, help_text="How long a handed-out item stays reserved for its labeler."
+    )
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(overlap__gte=1), name="queue_overlap_1")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Assignment(models.Model):
+    """One labeler's hold on one item of a queue: a lease until submitted, then a record."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="assignments")
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+")
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    leased_until = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "segment", "user"],
+                condition=Q(segment__isnull=False),
+                name="one_assignment_per_segment_user",
+            ),
+            models.UniqueConstraint(
+                fields=["queue", "trace", "user"],
+                condition=Q(segment__isnull=True),
+                name="one_assignment_per_trace_user",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["queue", "segment"], name="assignment_by_segment"),
+            models.Index(fields=["queue", "trace"], name="assignment_by_trace"),
+            models.Index(fields=["user", "submitted_at"], name="assignment_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        item = f"segment {self.segment_id}" if self.segment_id else f"trace {self.trace_id}"
+        return f"{self.user_id} on {item} in {self.queue_id}"
+
+
+class Label(models.Model):
+    """A person's judgement of a segment, or of a whole trace when ``segment`` is empty."""
+
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels"
+    )
+    trace = models.ForeignKey(Trace, on_delete=models.PROTECT, related_name="labels")
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="labels"
+    )
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="labels"
+    )
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="labels"
+    )
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices[1:], null=True, blank=True)
+    note = models.TextField(blank=True)
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["segment", "author", "-revision"], name="label_by_segment"),
+            models.Index(fields=["trace", "author", "-revision"], name="label_by_trace"),
+            models.Index(fields=["-created_at"], name="label_by_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author_id}: {self.verdict} (rev {self.revision})"
+
+
+class Decision(models.Model):
+    """A reviewer's final word on an item whose labels disagree; the latest one stands."""
+
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
+    )
+    trace = models.ForeignKey(Trace, on_delete=models.PROTECT, related_name="decisions")
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices[1:], null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer_id}: {self.verdict}"
