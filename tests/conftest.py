@@ -8,15 +8,18 @@ from traces.models import ApiToken, Source
 from traces.services import issue_token
 
 REQUIRE_SERVICES = os.environ.get("TRACEWATCH_REQUIRE_SERVICES") == "1"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests of PostgreSQL or Redis fail, never skip, in a run that was promised those services."""
+    """Tests of PostgreSQL, Redis or the browser fail, never skip, in a run promised them."""
     needs = []
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
         needs.append("PostgreSQL (DATABASE_URL)")
     if item.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
         needs.append("Redis (REDIS_URL)")
+    if item.get_closest_marker("browser") and not os.path.exists(CHROMIUM):
+        needs.append(f"Chromium ({CHROMIUM})")
     if needs:
         message = f"needs {' and '.join(needs)}"
         if REQUIRE_SERVICES:

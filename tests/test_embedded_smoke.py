@@ -48,7 +48,8 @@ def test_embedded_default_migrates_loads_the_demo_and_serves_the_api(tmp_path):
     )
     manage(env, "migrate", "--noinput")
     out = manage(env, "setup_demo")
-    assert "Demo login: admin / " in out
+    assert "Demo login (admin): admin / " in out
+    assert "Demo login (labeler): labeler / " in out
     assert (tmp_path / "tracewatch.sqlite3").exists()
     assert "0 imported" in manage(env, "setup_demo"), "a second run imports nothing again"
     token = manage(env, "create_token", "--scope", "read").strip()

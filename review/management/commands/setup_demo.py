@@ -1,0 +1,61 @@
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+import traces
+from review.models import Queue
+from traces.roles import ADMIN, LABELER, REVIEWER
+
+DEMO_TRACES = Path(traces.__file__).resolve().parent / "demo" / "traces.jsonl"
+DEMO_SOURCE = "demo"
+DEMO_USERS = [(LABELER, "labeler"), (REVIEWER, "reviewer"), (ADMIN, "admin")]
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo traces, a demo queue and one user of each role; print their logins "
+        "(kept in var/demo-logins.txt). Safe to run again."
+    )
+
+    def handle(self, *args, **options) -> None:
+        call_command("import_traces", str(DEMO_TRACES), source=DEMO_SOURCE, verbosity=0)
+        Queue.objects.get_or_create(
+            name="Flagged by detectors",
+            defaults={
+                "description": "Every segment a detector flagged, most severe first.",
+                "overlap": 2,
+            },
+        )
+        for role, username, password in self.logins():
+            self.stdout.write(f"Demo login ({role}): {username} / {password}")
+
+    def logins(self) -> list[tuple[str, str, str]]:
+        """The demo users, made (or remade) when missing, with their passwords."""
+        path = Path(settings.VAR_DIR) / "demo-logins.txt"
+        saved = {}
+        if path.exists():
+            saved = {line.split()[1]: line.split() for line in path.read_text().splitlines()}
+        User = get_user_model()
+        logins = []
+        for role, username in DEMO_USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None or username not in saved:
+                password = secrets.token_urlsafe(12)
+                user = user or User(username=username)
+                user.is_staff = role == ADMIN
+                user.is_superuser = role == ADMIN
+                user.set_password(password)
+                user.save()
+                user.groups.add(Group.objects.get(name=role))
+            else:
+                password = saved[username][2]
+            logins.append((role, username, password))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{r} {u} {p}\n" for r, u, p in logins))
+        path.chmod(0o600)
+        return logins
