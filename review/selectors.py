@@ -1,15 +1,38 @@
-"""Reads for review: what a queue holds, in its order."""
+"""Reads for review: what a queue holds, in its order; the triage lists and their search; the
+items awaiting adjudication."""
 
+import re
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.expressions import OrderBy
+from django.db.models.functions import Coalesce, Greatest, Least, Left, Substr
 
 from detection.models import Finding
-from review.models import Queue
-from traces.models import Segment, Trace
-from traces.schema import document_error
+from review.models import Decision, Label, Queue, Verdict
+from traces.models import Segment, Step, Trace
+from traces.schema import DocumentError, document_error
 
 
 class QueueFilters(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -90,3 +113,437 @@ def queue_items(queue: Queue) -> QuerySet:
         Queue.Order.OLDEST: ["pk"],
     }[queue.order]
     return items.order_by(*order)
+
+
+# --- Triage: queue progress, lists of traces and flags, full-text search ------------------------
+
+# Full-text search reads the first this many characters of a step. PostgreSQL refuses to build a
+# tsvector over about 1 MB of lexemes (measured: 600,000 characters of numbers are enough), and a
+# step may hold 1,000,000 characters, so an index over the whole text would make such a step fail
+# at ingest. Up to 4 bytes of tsvector per character, this stays well under the limit.
+SEARCH_PREFIX_CHARS = 200_000
+SEARCH_CONFIG = "english"
+STEP_SEARCH_INDEX = "step_content_fts"
+_WORD = re.compile(r"\w+")
+_SUFFIX = re.compile(r"(?:ing|ed|es|s)$")
+
+
+def step_search_vector() -> SearchVector:
+    """The expression the GIN index ``step_content_fts`` is built on (migration 0003). Queries
+    must use this same expression, or PostgreSQL cannot use the index."""
+    return SearchVector(Left("content", SEARCH_PREFIX_CHARS), config=SEARCH_CONFIG)
+
+
+def search_terms(search: str) -> list[str]:
+    """The words of a search box, for the SQLite fallback and for highlighting snippets."""
+    return [word for word in _WORD.findall(search.lower()) if word][:10]
+
+
+def term_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
+    """Words starting with a term or with its stem's likely root, so a snippet highlights what
+    PostgreSQL's English stemmer matched ("tests" also marks "testing")."""
+    roots = sorted({_SUFFIX.sub("", t) if len(t) > 4 else t for t in terms}, key=len, reverse=True)
+    if not roots:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, roots)) + r")\w*", re.IGNORECASE)
+
+
+def matching_steps(search: str) -> QuerySet[Step]:
+    """Steps holding every word of a search: PostgreSQL full-text search (English stemming)
+    through the GIN index; on SQLite every word as a substring, case-insensitively. Plain
+    words rather than web-search syntax, in which ``rm -rf`` would mean "rm but not rf"."""
+    if connection.vendor == "postgresql":
+        query = SearchQuery(search, config=SEARCH_CONFIG, search_type="plain")
+        return Step.objects.alias(fts=step_search_vector()).filter(fts=query)
+    condition = Q()
+    for term in search_terms(search):
+        condition &= Q(content__icontains=term)
+    return Step.objects.filter(condition) if condition else Step.objects.none()
+
+
+def has_finding_filter(filters: QueueFilters) -> bool:
+    """Whether the filter says anything about findings, which narrows a trace list to the
+    traces with a matching flag."""
+    return any(
+        value is not None
+        for value in (
+            filters.detector,
+            filters.category,
+            filters.severity_min,
+            filters.score_min,
+            filters.score_max,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One sortable column: its URL key and the fields it orders by (descending first)."""
+
+    key: str
+    label: str
+    fields: tuple[str, ...]
+
+
+TRACE_SORTS = {
+    s.key: s
+    for s in (
+        SortKey("ingested", "Ingested", ("ingested_at",)),
+        SortKey("severity", "Severity", ("max_severity", "top_score", "ingested_at")),
+        SortKey("score", "Top score", ("top_score", "ingested_at")),
+        SortKey("flags", "Flags", ("flag_count", "ingested_at")),
+        SortKey("steps", "Steps", ("step_count", "ingested_at")),
+        SortKey("source", "Source", ("source__slug", "external_id")),
+        SortKey("model", "Model", ("model", "ingested_at")),
+    )
+}
+FLAG_SORTS = {
+    s.key: s
+    for s in (
+        SortKey("severity", "Severity", ("top_severity", "top_score")),
+        SortKey("score", "Score", ("top_score",)),
+        SortKey("ingested", "Ingested", ("step__trace__ingested_at", "step__index")),
+        SortKey("source", "Source", ("step__trace__source__slug", "step__trace__external_id")),
+        SortKey("model", "Model", ("step__trace__model",)),
+    )
+}
+DEFAULT_TRACE_SORT = "-ingested"
+DEFAULT_FLAG_SORT = "-severity"
+
+
+SORT_WAYS = (("-", "descending"), ("", "ascending"))
+
+
+def sort_choices(sorts: dict[str, SortKey]) -> list[tuple[str, str]]:
+    """Every accepted ``sort`` value: a key, ascending, or with a leading ``-``, descending.
+    Only these reach ``order_by``, so a URL cannot sort by an arbitrary field."""
+    return [(f"{p}{key}", f"{s.label} {d}") for key, s in sorts.items() for p, d in SORT_WAYS]
+
+
+def _ordering(sorts: dict[str, SortKey], sort: str) -> list[OrderBy]:
+    """A whitelisted sort value as ``order_by`` terms, empty values last either way, the primary
+    key breaking ties so pages never overlap."""
+    descending = sort.startswith("-")
+    spec = sorts[sort.removeprefix("-")]
+    fields = (*spec.fields, "pk")
+    if descending:
+        return [F(name).desc(nulls_last=True) for name in fields]
+    return [F(name).asc(nulls_last=True) for name in fields]
+
+
+def _per_item(findings: QuerySet[Finding], field: str, aggregate: Aggregate) -> Subquery:
+    """An aggregate of the findings on the item at ``OuterRef("pk")`` (a trace or a segment)."""
+    grouped = findings.filter(**{field: OuterRef("pk")}).order_by().values(field)
+    return Subquery(grouped.annotate(m=aggregate).values("m"))
+
+
+def trace_list(
+    *, filters: QueueFilters, search: str = "", sort: str = DEFAULT_TRACE_SORT
+) -> QuerySet[Trace]:
+    """Traces passing the filters, each with its number of current flags and top score. Finding
+    fields (detector, category, severity, score) keep the traces with a matching flag; without
+    them, traces nothing flagged are listed too."""
+    findings = matching_findings(filters)
+    traces = Trace.objects.filter(**_trace_filter(filters, ""))
+    if has_finding_filter(filters):
+        traces = traces.filter(pk__in=findings.values("trace"))
+    if search:
+        traces = traces.filter(pk__in=matching_steps(search).values("trace_id"))
+    return (
+        traces.select_related("source")
+        .defer("metadata", "task")
+        .annotate(
+            top_score=_per_item(findings, "trace", Max("score")),
+            flag_count=Coalesce(_per_item(findings, "trace", Count("pk")), 0),
+        )
+        .order_by(*_ordering(TRACE_SORTS, sort))
+    )
+
+
+# A search snippet is cut from this many first characters of the matching step.
+SNIPPET_SOURCE_CHARS = 50_000
+
+
+def first_hits(*, search: str, trace_ids: Collection[int]) -> dict[int, Step]:
+    """The first step of each trace that matches ``search``, with the head of its content as
+    ``head``: two queries for a page of traces (a per-row subquery would run the search over
+    every step of a long trace up to its first hit)."""
+    firsts = (
+        matching_steps(search)
+        .filter(trace_id__in=trace_ids)
+        .order_by()
+        .values_list("trace_id")
+        .annotate(first=Min("index"))
+    )
+    wanted = Q()
+    for trace_id, index in firsts:
+        wanted |= Q(trace_id=trace_id, index=index)
+    if not wanted:
+        return {}
+    steps = (
+        Step.objects.filter(wanted)
+        .only("trace_id", "index", "kind")
+        .annotate(head=Left("content", SNIPPET_SOURCE_CHARS))
+    )
+    return {step.trace_id: step for step in steps}
+
+
+EXCERPT_BEFORE = 80
+EXCERPT_SPAN = 240
+EXCERPT_AFTER = 80
+
+
+def flag_list(
+    *, filters: QueueFilters, search: str = "", sort: str = DEFAULT_FLAG_SORT
+) -> QuerySet[Segment]:
+    """Flagged segments passing the filters, each with its top score and severity and an
+    ``excerpt`` of its step cut in the database (``excerpt_from`` is where it starts), so a page
+    of flags never loads whole steps."""
+    findings = matching_findings(filters)
+    segments = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
+        pk__in=findings.values("segment")
+    )
+    if search:
+        segments = segments.filter(step__in=matching_steps(search).values("pk"))
+    start = Coalesce("start", 0)
+    excerpt_from = Greatest(start - EXCERPT_BEFORE, 0)
+    span = Least(Coalesce("end", start + EXCERPT_SPAN) - start, EXCERPT_SPAN)
+    return (
+        segments.select_related("step__trace__source")
+        .only(
+            "start",
+            "end",
+            "origin",
+            "step__index",
+            "step__kind",
+            "step__trace__external_id",
+            "step__trace__model",
+            "step__trace__review_state",
+            "step__trace__ingested_at",
+            "step__trace__source__slug",
+        )
+        .annotate(
+            top_score=_per_item(findings, "segment", Max("score")),
+            top_severity=_per_item(findings, "segment", Max("severity")),
+            excerpt_from=excerpt_from,
+            excerpt=Substr(
+                "step__content",
+                excerpt_from + 1,
+                start - excerpt_from + span + EXCERPT_AFTER,
+            ),
+        )
+        .order_by(*_ordering(FLAG_SORTS, sort))
+    )
+
+
+def findings_of(segment_ids: Collection[int], filters: QueueFilters) -> dict[int, list[Finding]]:
+    """The current findings on each of ``segment_ids`` that pass the filters, best first."""
+    by_segment: dict[int, list[Finding]] = defaultdict(list)
+    rows = (
+        matching_findings(filters)
+        .filter(segment_id__in=segment_ids)
+        .select_related("detector")
+        .only("segment_id", "score", "category", "severity", "rationale", "detector__name")
+        .order_by("-score", "pk")
+    )
+    for finding in rows:
+        by_segment[finding.segment_id].append(finding)
+    return by_segment
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    queue: Queue
+    items: int = 0
+    complete: int = 0
+    mine: int = 0
+    error: str = ""
+
+
+def _count(rows: QuerySet, distinct: str = "") -> Subquery:
+    """How many rows (or distinct values of ``distinct``) a queryset holds, as a scalar
+    subquery: a plain aggregate with no GROUP BY, so it can sit in another query."""
+    template = "COUNT(DISTINCT %(expressions)s)" if distinct else "COUNT(%(expressions)s)"
+    counted = Func(F(distinct or "pk"), template=template, output_field=IntegerField())
+    return Subquery(rows.order_by().annotate(n=counted).values("n"), output_field=IntegerField())
+
+
+def _item_labels(queue: Queue) -> QuerySet[Label]:
+    """Labels of the item at ``OuterRef("pk")``: a segment, or a trace as a whole."""
+    if queue.level == Queue.Level.SEGMENT:
+        return Label.objects.filter(segment=OuterRef("pk"))
+    return Label.objects.filter(trace=OuterRef("pk"), segment__isnull=True)
+
+
+# SQLite allows 500 terms in one compound SELECT.
+_PROGRESS_CHUNK = 200
+
+
+def queue_progress(*, queues: Sequence[Queue], user: AbstractBaseUser) -> list[QueueProgress]:
+    """Each queue's number of items, items labeled by at least ``overlap`` people and items
+    ``user`` has labeled. Labels count wherever they were given (in a queue or on the trace
+    page). One query for all the queues: a UNION of one row of counts per queue."""
+    rows = {}
+    errors = {}
+    parts = []
+    for queue in queues:
+        try:
+            items = queue_items(queue).order_by()
+        except DocumentError as exc:
+            errors[queue.pk] = str(exc)
+            continue
+        labels = _item_labels(queue)
+        labelers = _count(labels, distinct="author")
+        parts.append(
+            Queue.objects.filter(pk=queue.pk)
+            .order_by()
+            .values("pk")
+            .annotate(
+                items=_count(items),
+                complete=_count(
+                    items.annotate(labelers=labelers).filter(labelers__gte=queue.overlap)
+                ),
+                mine=_count(items.filter(Exists(labels.filter(author=user)))),
+            )
+        )
+    for start in range(0, len(parts), _PROGRESS_CHUNK):
+        first, *rest = parts[start : start + _PROGRESS_CHUNK]
+        for row in first.union(*rest, all=True):
+            rows[row["pk"]] = row
+    progress = []
+    for queue in queues:
+        row = rows.get(queue.pk, {})
+        progress.append(
+            QueueProgress(
+                queue=queue,
+                items=row.get("items") or 0,
+                complete=row.get("complete") or 0,
+                mine=row.get("mine") or 0,
+                error=errors.get(queue.pk, ""),
+            )
+        )
+    return progress
+
+
+# --- Adjudication: items whose labels disagree ------------------------------------------------
+
+
+def _same_item(model: type[Label] | type[Decision]) -> QuerySet:
+    """Rows of ``model`` about the item of the outer label row: same trace, and the same
+    segment or both none (``segment = NULL`` would never match, hence the coalesce)."""
+    return model.objects.annotate(item_segment=Coalesce("segment", 0)).filter(
+        trace=OuterRef("trace"), item_segment=Coalesce(OuterRef("segment"), 0)
+    )
+
+
+def latest_labels() -> QuerySet[Label]:
+    """Each author's latest revision of each item: an edit replaces their earlier judgement."""
+    newer = (
+        _same_item(Label)
+        .filter(author=OuterRef("author"))
+        .filter(
+            Q(revision__gt=OuterRef("revision"))
+            | Q(revision=OuterRef("revision"), pk__gt=OuterRef("pk"))
+        )
+    )
+    return Label.objects.filter(~Exists(newer))
+
+
+def open_disagreements() -> QuerySet:
+    """Items (``trace``, ``segment`` or None for the whole trace) whose latest labels disagree,
+    the verdicts differ or misaligned verdicts name different categories (none counts as one),
+    and which no decision has settled since the latest of them; most severe and oldest first.
+
+    One grouped query over the latest labels; a label given after a decision reopens the item
+    if the disagreement stands."""
+    decided = _same_item(Decision).order_by("-created_at").values("created_at")[:1]
+    misaligned_category = Count(
+        Coalesce("category", 0), distinct=True, filter=Q(verdict=Verdict.MISALIGNED)
+    )
+    return (
+        latest_labels()
+        .order_by()
+        .values("trace", "segment")
+        .annotate(
+            verdicts=Count("verdict", distinct=True),
+            categories=misaligned_category,
+            labelers=Count("author", distinct=True),
+            top_severity=Max("severity"),
+            last_label_at=Max("created_at"),
+            decided_at=Subquery(decided),
+        )
+        .filter(Q(verdicts__gt=1) | Q(categories__gt=1))
+        .filter(Q(decided_at__isnull=True) | Q(decided_at__lt=F("last_label_at")))
+        .order_by(F("top_severity").desc(nulls_last=True), "last_label_at", "trace", "segment")
+    )
+
+
+def is_open_disagreement(*, trace: Trace, segment: Segment | None) -> bool:
+    """Whether the item is in the adjudication queue now."""
+    return (
+        open_disagreements()
+        .filter(trace=trace.pk, **({"segment": segment.pk} if segment else {"segment": None}))
+        .exists()
+    )
+
+
+@dataclass(frozen=True)
+class DisagreementItem:
+    """One item awaiting a decision, with everyone's latest label on it."""
+
+    trace: Trace
+    segment: Segment | None
+    labels: list[Label]
+    last_label_at: datetime
+
+
+def disagreement_items(rows: Sequence[dict[str, Any]]) -> list[DisagreementItem]:
+    """Load the traces, segments and latest labels of a page of ``open_disagreements`` rows in
+    three queries, whatever the page's length."""
+    trace_ids = {row["trace"] for row in rows}
+    segment_ids = {row["segment"] for row in rows if row["segment"] is not None}
+    whole_trace_ids = {row["trace"] for row in rows if row["segment"] is None}
+    traces = Trace.objects.select_related("source").defer("metadata", "task").in_bulk(trace_ids)
+    segments = (
+        Segment.objects.select_related("step")
+        .only("start", "end", "origin", "step__index", "step__kind", "step__trace_id")
+        .in_bulk(segment_ids)
+    )
+    labels: dict[tuple[int, int | None], list[Label]] = defaultdict(list)
+    for label in (
+        latest_labels()
+        .filter(
+            Q(segment_id__in=segment_ids) | Q(segment__isnull=True, trace_id__in=whole_trace_ids)
+        )
+        .select_related("author", "category")
+        .order_by("created_at", "pk")
+    ):
+        labels[(label.trace_id, label.segment_id)].append(label)
+    return [
+        DisagreementItem(
+            trace=traces[row["trace"]],
+            segment=segments.get(row["segment"]) if row["segment"] is not None else None,
+            labels=labels[(row["trace"], row["segment"])],
+            last_label_at=row["last_label_at"],
+        )
+        for row in rows
+    ]
+
+
+def item_labels(*, trace: Trace, segment: Segment | None) -> list[Label]:
+    """Every author's latest label on an item, oldest first, for judging side by side."""
+    return list(
+        latest_labels()
+        .filter(trace=trace, segment=segment)
+        .select_related("author", "category")
+        .order_by("created_at", "pk")
+    )
+
+
+def item_decisions(*, trace: Trace, segment: Segment | None) -> list[Decision]:
+    """The decisions recorded on an item, newest (the one that stands) first."""
+    return list(
+        Decision.objects.filter(trace=trace, segment=segment)
+        .select_related("reviewer", "category")
+        .order_by("-created_at", "-pk")
+    )

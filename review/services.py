@@ -1,4 +1,4 @@
-"""Writes for review: handing out queue items and recording labels.
+"""Writes for review: handing out queue items, recording labels and adjudicating.
 
 Handing out is atomic. The candidate item's row is locked with ``SELECT … FOR UPDATE SKIP
 LOCKED`` on PostgreSQL while its holders are counted and the lease is written, so concurrent
@@ -15,7 +15,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from review.models import Assignment, Category, Label, Queue
+from review.models import Assignment, Category, Decision, Label, Queue
 from review.selectors import queue_items
 from traces.models import Segment, Trace
 
@@ -135,3 +135,31 @@ def save_label(
         if trace.review_state == Trace.ReviewState.UNREVIEWED:
             Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.IN_REVIEW)
         return saved
+
+
+def decide(
+    *,
+    reviewer: AbstractBaseUser,
+    trace: Trace,
+    segment: Segment | None,
+    verdict: str,
+    category: Category | None = None,
+    severity: int | None = None,
+    note: str = "",
+) -> Decision:
+    """Record a reviewer's final word on an item as a new decision (the latest one stands; the
+    earlier ones stay) and mark the trace reviewed."""
+    if segment is not None and segment.step.trace_id != trace.pk:
+        raise ValueError(f"segment {segment.pk} is not part of trace {trace.pk}")
+    with transaction.atomic():
+        decision = Decision.objects.create(
+            reviewer=reviewer,
+            trace=trace,
+            segment=segment,
+            verdict=verdict,
+            category=category,
+            severity=severity,
+            note=note,
+        )
+        Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.REVIEWED)
+        return decision

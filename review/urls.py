@@ -1,0 +1,23 @@
+from django.urls import path
+
+from review.views import adjudication, labels, triage, viewer
+
+app_name = "review"
+
+urlpatterns = [
+    # Triage: queues, lists, search.
+    path("", triage.home, name="home"),
+    path("queues/new/", triage.queue_form, name="queue-new"),
+    path("queues/<int:queue_id>/edit/", triage.queue_form, name="queue-edit"),
+    path("traces/", triage.trace_list, name="traces"),
+    path("flags/", triage.flag_list, name="flags"),
+    # Reading and labeling a trace.
+    path("queues/<int:queue_id>/next/", labels.next_item, name="queue-next"),
+    path("traces/<int:trace_id>/", viewer.trace_page, name="trace"),
+    path("traces/<int:trace_id>/steps/", viewer.step_window, name="trace-steps"),
+    path("traces/<int:trace_id>/labels/", labels.save, name="trace-label"),
+    path("traces/<int:trace_id>/segments/", labels.flag_span, name="trace-flag-span"),
+    # Reviewers settle disagreements.
+    path("adjudication/", adjudication.queue, name="adjudication"),
+    path("adjudication/<int:trace_id>/", adjudication.decide, name="adjudicate"),
+]

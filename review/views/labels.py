@@ -1,0 +1,224 @@
+"""Labeling: one item's label panel, saving a label, flagging a span, and the next queue item.
+
+Every write goes through ``review.services`` (labels are append-only revisions there). Rejected
+input comes back as the same form partial with its errors and a 4xx status, and nothing is
+stored.
+"""
+
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from review.access import role_required
+from review.forms import LabelForm
+from review.models import Queue, Verdict
+from review.services import LabelInput, claim_next, save_label
+from review.views.viewer import (
+    active_categories,
+    find_flag,
+    flag_form,
+    labeled_items,
+    page_context,
+    panel_context,
+    step_view,
+    trace_flags,
+)
+from traces.models import Segment, Step, Trace
+from traces.roles import LABELER
+
+
+def trace_url(
+    trace_id: int, *, queue: Queue | None, segment_id: int | None, step: int | None
+) -> str:
+    params = {}
+    if queue is not None:
+        params["queue"] = queue.pk
+    if segment_id is not None:
+        params["segment"] = segment_id
+    url = reverse("review:trace", args=[trace_id])
+    if params:
+        url += "?" + urlencode(params)
+    return url + (f"#step-{step}" if step is not None else "")
+
+
+def posted_queue(request: HttpRequest) -> Queue | None:
+    value = request.POST.get("queue", "") or request.GET.get("queue", "")
+    return Queue.objects.filter(pk=int(value)).first() if value.isdigit() else None
+
+
+def item_segment(request: HttpRequest, trace: Trace) -> tuple[bool, int | None]:
+    """The item named by ``segment`` (empty: the whole trace); False when it is not one of this
+    trace's segments."""
+    value = request.POST.get("segment", "") if request.method == "POST" else ""
+    value = value or request.GET.get("segment", "")
+    if not value:
+        return True, None
+    if not value.isdigit():
+        return False, None
+    exists = Segment.objects.filter(pk=int(value), step__trace_id=trace.pk).exists()
+    return exists, int(value)
+
+
+@role_required(LABELER)
+@require_http_methods(["GET", "POST"])
+def save(request: HttpRequest, trace_id: int) -> HttpResponse:
+    """GET: the label panel of one item (``?segment=S``, or the whole trace), with the history
+    the viewer may see. POST: save a label as a new revision; with ``next`` and a queue, send
+    the browser on to the queue's next item."""
+    trace = get_object_or_404(Trace, pk=trace_id)
+    known, segment_id = item_segment(request, trace)
+    if not known:
+        return HttpResponse("That segment is not part of this trace.", status=400)
+    flag = find_flag(trace_flags(trace_id=trace.pk, segment_id=segment_id), segment_id)
+    queue = posted_queue(request)
+    categories = active_categories()
+    if request.method == "GET":
+        context = panel_context(
+            request=request,
+            trace=trace,
+            segment_id=segment_id,
+            flag=flag,
+            categories=categories,
+            queue=queue,
+        )
+        return render(request, "review/trace.html#panel", context)
+
+    form = LabelForm(request.POST, categories=categories, auto_id="label-%s")
+    if not form.is_valid():
+        if not request.htmx:
+            context = page_context(
+                request, trace, queue=queue, focus_segment=segment_id, from_index=None, form=form
+            )
+            return render(request, "review/trace.html", context, status=422)
+        context = panel_context(
+            request=request,
+            trace=trace,
+            segment_id=segment_id,
+            flag=flag,
+            categories=categories,
+            queue=queue,
+            form=form,
+        )
+        return render(request, "review/trace.html#panel", context, status=422)
+
+    segment = Segment(pk=segment_id) if segment_id is not None else None
+    saved = save_label(
+        author=request.user, trace=trace, segment=segment, label=form.label_input(), queue=queue
+    )
+    if queue is not None and request.POST.get("next"):
+        next_url = reverse("review:queue-next", args=[queue.pk])
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": next_url})
+        return redirect(next_url)
+    if not request.htmx:
+        step = flag.step_index if flag else None
+        return redirect(trace_url(trace.pk, queue=queue, segment_id=segment_id, step=step))
+    context = panel_context(
+        request=request,
+        trace=trace,
+        segment_id=segment_id,
+        flag=flag,
+        categories=categories,
+        queue=queue,
+        saved=saved,
+    )
+    context |= {
+        "flags": trace_flags(trace_id=trace.pk),
+        "labeled": labeled_items(trace_id=trace.pk, user=request.user),
+        "focus": flag,
+    }
+    return render(request, "review/trace.html#label-saved", context)
+
+
+@role_required(LABELER)
+@require_POST
+def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
+    """Turn a person's selection into a human segment with its first label, and send back the
+    step with its new highlight, the flag rail and the new segment's label panel."""
+    trace = get_object_or_404(Trace, pk=trace_id)
+    categories = active_categories()
+    form = flag_form(categories, request.POST)
+    step = None
+    if form.is_valid():
+        data = form.cleaned_data
+        step = Step.objects.filter(trace=trace, index=data["step"]).first()
+        if step is None:
+            form.add_error("step", "This trace has no such step.")
+        elif data["end"] > len(step.content):
+            form.add_error(
+                "end", f"The selection ends past the step's text ({len(step.content)} characters)."
+            )
+    if not form.is_valid():
+        context = {"trace": trace, "flag_form": form, "queue": posted_queue(request)}
+        response = render(request, "review/trace.html#flag-form", context, status=400)
+        response["HX-Retarget"] = "#flag-span"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+
+    data = form.cleaned_data
+    queue = posted_queue(request)
+    with transaction.atomic():
+        # Flagging the same span again is a new revision of the same item, not a second item.
+        segment, _ = Segment.objects.get_or_create(
+            step=step,
+            start=data["start"],
+            end=data["end"],
+            origin=Segment.Origin.HUMAN,
+            created_by=request.user,
+        )
+        saved = save_label(
+            author=request.user,
+            trace=trace,
+            segment=segment,
+            label=LabelInput(
+                verdict=data["verdict"] or Verdict.MISALIGNED,
+                category=data["category"],
+                severity=data["severity"],
+                note=data["note"],
+            ),
+        )
+    if not request.htmx:
+        return redirect(trace_url(trace.pk, queue=queue, segment_id=segment.pk, step=step.index))
+    flags = trace_flags(trace_id=trace.pk)
+    flag = find_flag(flags, segment.pk)
+    context = panel_context(
+        request=request,
+        trace=trace,
+        segment_id=segment.pk,
+        flag=flag,
+        categories=categories,
+        queue=queue,
+        saved=saved,
+    )
+    context |= {
+        "flags": flags,
+        "focus": flag,
+        "labeled": labeled_items(trace_id=trace.pk, user=request.user),
+        "flag_form": flag_form(categories),
+        "sv": step_view(step, [f for f in flags if f.step_index == step.index]),
+    }
+    return render(request, "review/trace.html#flag-saved", context)
+
+
+@role_required(LABELER)
+@require_http_methods(["GET", "POST"])
+def next_item(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """Lease the queue's next item to the user and open it; say so when nothing is left."""
+    queue = get_object_or_404(Queue, pk=queue_id)
+    assignment = claim_next(queue=queue, user=request.user) if queue.active else None
+    if assignment is None:
+        return render(request, "review/label_queue_empty.html", {"queue": queue})
+    step = None
+    if assignment.segment_id is not None:
+        step = (
+            Segment.objects.filter(pk=assignment.segment_id)
+            .values_list("step__index", flat=True)
+            .first()
+        )
+    return redirect(
+        trace_url(assignment.trace_id, queue=queue, segment_id=assignment.segment_id, step=step)
+    )

@@ -1,0 +1,564 @@
+"""The trace viewer: a trace's steps, loaded in windows, with flagged spans highlighted in place.
+
+A page runs a fixed number of queries whatever the trace's length: the trace, its flags (one
+query, which also feeds the side rail), one window of steps, the taxonomy, the focused item's
+labels and the viewer's own labeled items. Further windows come over HTMX as the reader scrolls.
+
+Trace text is hostile. Every piece of it goes through ``escape`` before it meets markup, and a
+step's content is kept in one element whose text equals the stored content character for
+character, so offsets chosen in the browser (selection.js) are offsets into the stored text.
+"""
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, F, OuterRef, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from review.access import role_required
+from review.forms import FlagSpanForm, LabelForm
+from review.models import Category, Label, Queue
+from traces.models import Segment, Step, Trace
+from traces.roles import LABELER, REVIEWER, has_role
+
+# Steps per window: enough to read on without waiting, small enough that the first window of a
+# 10,000-step trace costs what a short trace does.
+STEP_WINDOW = 50
+# Tool results longer than this many lines start folded, unless a flag points into them.
+OPEN_RESULT_LINES = 12
+# What each kind of step is, for the reader: reasoning is not what the agent told the user.
+KIND_LABELS = {
+    Step.Kind.SYSTEM: "System prompt",
+    Step.Kind.USER: "User",
+    Step.Kind.REASONING: "Reasoning (not shown to the user)",
+    Step.Kind.ASSISTANT: "Agent to user",
+    Step.Kind.TOOL_CALL: "Tool call",
+    Step.Kind.TOOL_RESULT: "Tool result",
+}
+DIFF_HINT = re.compile(r"^(?:@@ -\d|diff --git )", re.MULTILINE)
+
+
+# --- Flags -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FindingView:
+    detector: str
+    version: int
+    score: float
+    category: str
+    severity: int
+    rationale: str
+
+
+@dataclass
+class Flag:
+    """A segment worth a reader's attention: found by current detectors, or marked by a person."""
+
+    segment_id: int
+    step_index: int
+    start: int | None
+    end: int | None
+    origin: str
+    created_by: str
+    findings: list[FindingView] = field(default_factory=list)
+
+    @property
+    def human(self) -> bool:
+        return self.origin == Segment.Origin.HUMAN
+
+    @property
+    def top(self) -> FindingView | None:
+        return max(self.findings, key=lambda f: f.score, default=None)
+
+    @property
+    def severity(self) -> int:
+        return max((f.severity for f in self.findings), default=0)
+
+    @property
+    def title(self) -> str:
+        """One line naming the flag: its detectors and best score, or who marked it."""
+        if not self.findings:
+            return "marked by a person"
+        names = ", ".join(sorted({f.detector for f in self.findings}))
+        return f"{names} · {self.top.score:.2f}"
+
+    def describe(self) -> str:
+        """Detector, version, score, category and rationale of each finding, for tooltips."""
+        if not self.findings:
+            # Not who: under blind labeling, a person's flag should not say whose judgement it is.
+            return "Marked by a person"
+        return "\n".join(
+            f"{f.detector} v{f.version} · score {f.score:.2f} · {f.category}"
+            + (f"\n{f.rationale}" if f.rationale else "")
+            for f in sorted(self.findings, key=lambda f: -f.score)
+        )
+
+    def span(self, length: int) -> tuple[int, int]:
+        """Offsets clamped to the content: a whole-step segment covers all of it."""
+        if self.start is None or self.end is None:
+            return 0, length
+        return min(self.start, length), min(self.end, length)
+
+
+def trace_flags(
+    *,
+    trace_id: int,
+    step_range: tuple[int, int] | None = None,
+    segment_id: int | None = None,
+) -> list[Flag]:
+    """The trace's flags in reading order, from one query: segments with a finding of a current,
+    enabled detector version, and segments people marked. Optionally only steps in
+    ``[start, end)`` or one segment."""
+    rows = Segment.objects.filter(step__trace_id=trace_id).filter(
+        Q(origin=Segment.Origin.HUMAN)
+        | Q(
+            findings__detector__enabled=True,
+            findings__detector_version=F("findings__detector__version"),
+        )
+    )
+    if step_range is not None:
+        rows = rows.filter(step__index__gte=step_range[0], step__index__lt=step_range[1])
+    if segment_id is not None:
+        rows = rows.filter(pk=segment_id)
+    rows = rows.values_list(
+        "pk",
+        "step__index",
+        "start",
+        "end",
+        "origin",
+        "created_by__username",
+        "findings__detector__name",
+        "findings__detector_version",
+        "findings__score",
+        "findings__category",
+        "findings__severity",
+        "findings__rationale",
+    ).order_by("step__index", "start", "pk", "-findings__score")
+    flags: dict[int, Flag] = {}
+    for pk, index, start, end, origin, by, name, version, score, category, sev, why in rows:
+        flag = flags.get(pk)
+        if flag is None:
+            flag = flags[pk] = Flag(pk, index, start, end, origin, by or "")
+        if name is not None and origin == Segment.Origin.DETECTOR:
+            flag.findings.append(FindingView(name, version, score, category, sev, why))
+    return list(flags.values())
+
+
+# --- Rendering step content --------------------------------------------------------------------
+
+
+def escape_text(text: str) -> str:
+    """Escape trace text for HTML; carriage returns as references, which the HTML parser keeps
+    (a literal one it would turn into a line feed, shifting every offset after it)."""
+    return escape(text).replace("\r", "&#13;")
+
+
+def looks_like_diff(text: str) -> bool:
+    return bool(DIFF_HINT.search(text))
+
+
+def diff_line_class(line: str) -> str:
+    if line.startswith(("+++ ", "--- ", "diff ", "index ")):
+        return "dl-meta"
+    if line.startswith("@@"):
+        return "dl-hunk"
+    if line.startswith("+"):
+        return "dl-add"
+    if line.startswith("-"):
+        return "dl-del"
+    return "dl-ctx"
+
+
+def render_content(text: str, flags: Sequence[Flag] = (), *, diff: bool = False) -> SafeString:
+    """The text as HTML with each flag's span in ``<mark>`` elements, and with diff lines wrapped
+    in classed spans when ``diff``.
+
+    The text is cut at every span boundary (and line end, for diffs) into pieces; a piece under
+    several flags is one ``<mark>`` naming all of them, so overlapping spans nest nothing and the
+    element's text stays exactly ``text``.
+    """
+    length = len(text)
+    spans = [(*flag.span(length), flag) for flag in flags]
+    spans = [(start, end, flag) for start, end, flag in spans if start < end]
+    cuts = {0, length}
+    for start, end, _ in spans:
+        cuts.update((start, end))
+    line_ends: set[int] = set()
+    if diff:
+        position = 0
+        for line in text.split("\n"):
+            position += len(line) + 1
+            if position <= length:
+                line_ends.add(position)
+        cuts.update(line_ends)
+    out: list[str] = []
+    marked: set[int] = set()
+    in_line = False
+    for a, b in pairwise(sorted(cuts)):
+        if diff and not in_line:
+            end_of_line = text.find("\n", a)
+            line = text[a : end_of_line if end_of_line >= 0 else length]
+            out.append(format_html('<span class="dl {}">', diff_line_class(line)))
+            in_line = True
+        piece = escape_text(text[a:b])
+        active = [flag for start, end, flag in spans if start <= a < end]
+        if active:
+            out.append(
+                mark_piece(piece, active, first=not marked.issuperset(f.segment_id for f in active))
+            )
+            marked.update(flag.segment_id for flag in active)
+        else:
+            out.append(piece)
+        if diff and (b in line_ends or b == length):
+            out.append("</span>")
+            in_line = False
+    return mark_safe("".join(out))  # noqa: S308 -- every piece of trace text went through escape_text
+
+
+def mark_piece(piece: str, flags: Sequence[Flag], *, first: bool) -> str:
+    """One highlighted piece; hovering or focusing it shows its flags (CSS reads ``data-tip``)."""
+    tip = "\n\n".join(flag.describe() for flag in flags)
+    classes = ["flag"]
+    if all(flag.human for flag in flags):
+        classes.append("flag-human")
+    if len(flags) > 1:
+        classes.append("flag-overlap")
+    severity = max(flag.severity for flag in flags)
+    if severity:
+        classes.append(f"flag-sev-{severity}")
+    return format_html(
+        '<mark class="{}" data-flags="{}" data-tip="{}" title="{}" aria-describedby="{}"{}>'
+        "{}</mark>",
+        " ".join(classes),
+        " ".join(str(flag.segment_id) for flag in flags),
+        tip,
+        tip,
+        " ".join(f"tip-{flag.segment_id}" for flag in flags),
+        mark_safe(' tabindex="0"') if first else "",
+        mark_safe(piece),  # noqa: S308 -- already escaped by the caller
+    )
+
+
+def argument_patches(
+    arguments: Any, path: str = "", depth: int = 0
+) -> list[tuple[str, SafeString]]:
+    """String arguments of a tool call that hold a diff (an ``apply_patch`` patch, say), rendered
+    with coloured lines; the call's JSON shows them only as escaped strings."""
+    found: list[tuple[str, SafeString]] = []
+    if depth > 3:
+        return found
+    if isinstance(arguments, str):
+        if looks_like_diff(arguments):
+            found.append((path or "arguments", render_content(arguments, diff=True)))
+    elif isinstance(arguments, dict):
+        for key, value in arguments.items():
+            found += argument_patches(value, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(arguments, list):
+        for i, value in enumerate(arguments):
+            found += argument_patches(value, f"{path}[{i}]", depth + 1)
+    return found
+
+
+@dataclass
+class StepView:
+    """A step ready for the template: its content as highlighted HTML and what goes around it."""
+
+    step: Step
+    # The index as text: templates print it several times a step, and printing an int goes
+    # through number localisation each time (a tenth of a page's render time).
+    index: str
+    kind_label: str
+    content_html: SafeString
+    flags: list[Flag]
+    diff: bool
+    patches: list[tuple[str, SafeString]]
+    arguments_json: str
+    line_count: int
+    open: bool
+    preview: str
+    exit_code: Any
+    extra_metadata: str
+
+
+def step_view(step: Step, flags: Sequence[Flag]) -> StepView:
+    content = step.content
+    diff = step.kind != Step.Kind.TOOL_CALL and looks_like_diff(content)
+    patches = argument_patches(step.arguments) if step.kind == Step.Kind.TOOL_CALL else []
+    arguments_json = ""
+    if step.arguments is not None:
+        pretty = json.dumps(step.arguments, indent=2, ensure_ascii=False)
+        # Tool calls sent without content already show their pretty arguments as content.
+        if pretty != content:
+            arguments_json = pretty
+    line_count = content.count("\n") + 1 if content else 0
+    metadata = dict(step.metadata or {})
+    exit_code = metadata.pop("exit_code", None)
+    first_line = content.lstrip().split("\n", 1)[0]
+    return StepView(
+        step=step,
+        index=str(step.index),
+        kind_label=KIND_LABELS.get(step.kind, step.kind),
+        content_html=render_content(content, flags, diff=diff),
+        flags=list(flags),
+        diff=diff,
+        patches=patches,
+        arguments_json=arguments_json,
+        line_count=line_count,
+        open=bool(flags) or line_count <= OPEN_RESULT_LINES,
+        preview=first_line[:120] + ("…" if len(first_line) > 120 else ""),
+        exit_code=exit_code,
+        extra_metadata=json.dumps(metadata, indent=2, ensure_ascii=False) if metadata else "",
+    )
+
+
+def step_views(steps: Iterable[Step], flags: Iterable[Flag]) -> list[StepView]:
+    by_step: dict[int, list[Flag]] = defaultdict(list)
+    for flag in flags:
+        by_step[flag.step_index].append(flag)
+    return [step_view(step, by_step.get(step.index, [])) for step in steps]
+
+
+# --- Windows of steps ----------------------------------------------------------------------------
+
+
+def window_start(index: int) -> int:
+    """Windows start at multiples of STEP_WINDOW, so any two windows either match or are apart."""
+    return max(index, 0) // STEP_WINDOW * STEP_WINDOW
+
+
+def load_window(trace: Trace, start: int) -> list[Step]:
+    return list(
+        Step.objects.filter(trace=trace, index__gte=start, index__lt=start + STEP_WINDOW).order_by(
+            "index"
+        )
+    )
+
+
+def window_context(
+    trace: Trace, start: int, steps: list[Step], flags: Iterable[Flag], *, lead: bool, tail: bool
+) -> dict:
+    """What the ``steps`` partial needs: the steps, and the loaders before and after them.
+
+    ``lead`` puts a "load earlier steps" button before a window that does not start at 0 (a deep
+    link or a jump); ``tail`` puts the infinite-scroll sentinel after one that is not the last.
+    """
+    end = start + STEP_WINDOW
+    more = end < trace.step_count or len(steps) == STEP_WINDOW
+    earlier = max(start - STEP_WINDOW, 0)
+    return {
+        "trace": trace,
+        "step_views": step_views(steps, flags),
+        "window_start": start,
+        "window_end": end,
+        "lead": lead and start > 0,
+        "earlier_start": earlier,
+        "tail": tail and more,
+        "step_window": STEP_WINDOW,
+    }
+
+
+# --- Labels of one item --------------------------------------------------------------------------
+
+
+@dataclass
+class ItemLabels:
+    """The labels of an item that the viewer may see, split into theirs and everyone else's."""
+
+    mine: list[Label]
+    others: list[tuple[str, list[Label]]]
+    others_hidden: bool
+
+
+def item_labels(*, trace_id: int, segment_id: int | None, viewer: AbstractBaseUser) -> ItemLabels:
+    """Every revision of every label on the item, newest first, minus what blind labeling hides.
+
+    A labeler sees other people's labels only once they have submitted their own, so that two
+    labels agreeing means two people judged alike. The rule is in the query, so hidden labels
+    never leave the database. Reviewers and admins see everything.
+    """
+    labels = Label.objects.filter(trace_id=trace_id, segment_id=segment_id)
+    reviewer = has_role(viewer, REVIEWER)
+    if not reviewer:
+        submitted = Label.objects.filter(
+            trace_id=OuterRef("trace_id"), segment_id=segment_id, author=viewer
+        )
+        labels = labels.filter(Q(author=viewer) | Exists(submitted))
+    mine: list[Label] = []
+    others: dict[str, list[Label]] = defaultdict(list)
+    for label in labels.select_related("author", "category").order_by("author_id", "-revision"):
+        if label.author_id == viewer.pk:
+            mine.append(label)
+        else:
+            others[label.author.get_username()].append(label)
+    return ItemLabels(
+        mine=mine, others=list(others.items()), others_hidden=not reviewer and not mine
+    )
+
+
+def labeled_items(*, trace_id: int, user: AbstractBaseUser) -> set[int | None]:
+    """The items of the trace the user has labeled: segment ids, and None for the whole trace."""
+    return set(
+        Label.objects.filter(trace_id=trace_id, author=user)
+        .order_by()
+        .values_list("segment_id", flat=True)
+        .distinct()
+    )
+
+
+def initial_label(flag: Flag | None, labels: ItemLabels) -> dict:
+    """Start from the person's last revision; else from what the detectors suggest."""
+    if labels.mine:
+        last = labels.mine[0]
+        return {
+            "verdict": last.verdict,
+            "category": last.category.slug if last.category else "",
+            "severity": last.severity,
+            "note": last.note,
+        }
+    if flag is not None and flag.top is not None:
+        return {"category": flag.top.category, "severity": flag.severity or None}
+    return {}
+
+
+def panel_context(
+    *,
+    request: HttpRequest,
+    trace: Trace,
+    segment_id: int | None,
+    flag: Flag | None,
+    categories: Sequence[Category],
+    queue: Queue | None,
+    form: LabelForm | None = None,
+    saved: Label | None = None,
+) -> dict:
+    """What the ``panel`` partial needs to show one item (a segment, or the whole trace when
+    ``segment_id`` is None): its flag if it is one, the form and the label history."""
+    labels = item_labels(trace_id=trace.pk, segment_id=segment_id, viewer=request.user)
+    if form is None:
+        form = LabelForm(
+            initial=initial_label(flag, labels), categories=categories, auto_id="label-%s"
+        )
+    return {
+        "trace": trace,
+        "segment_id": segment_id,
+        "flag": flag,
+        "form": form,
+        "labels": labels,
+        "queue": queue,
+        "saved": saved,
+    }
+
+
+def flag_form(categories: Sequence[Category], data: Any = None) -> FlagSpanForm:
+    return FlagSpanForm(data, categories=categories, auto_id="flag-%s")
+
+
+# --- Views ---------------------------------------------------------------------------------------
+
+
+def int_param(request: HttpRequest, name: str) -> int | None:
+    """A non-negative whole number from the query string, or None when absent or malformed."""
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def optional_queue(request: HttpRequest) -> Queue | None:
+    queue_id = int_param(request, "queue")
+    if queue_id is None:
+        return None
+    return Queue.objects.filter(pk=queue_id).first()
+
+
+def active_categories() -> list[Category]:
+    return list(Category.objects.filter(active=True))
+
+
+def find_flag(flags: Iterable[Flag], segment_id: int | None) -> Flag | None:
+    return next((flag for flag in flags if flag.segment_id == segment_id), None)
+
+
+def page_context(
+    request: HttpRequest,
+    trace: Trace,
+    *,
+    queue: Queue | None,
+    focus_segment: int | None,
+    from_index: int | None,
+    form: LabelForm | None = None,
+) -> dict:
+    """Everything the trace page shows; also used to re-render it around a rejected form."""
+    flags = trace_flags(trace_id=trace.pk)
+    focus = find_flag(flags, focus_segment)
+    if from_index is None:
+        from_index = focus.step_index if focus else 0
+    start = window_start(min(from_index, max(trace.step_count - 1, 0)))
+    steps = load_window(trace, start)
+    window_flags = [f for f in flags if start <= f.step_index < start + STEP_WINDOW]
+    categories = active_categories()
+    metadata = [
+        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in (trace.metadata or {}).items()
+    ]
+    return {
+        "trace": trace,
+        "metadata": metadata,
+        "flags": flags,
+        "focus": focus,
+        "queue": queue,
+        "labeled": labeled_items(trace_id=trace.pk, user=request.user),
+        "flag_form": flag_form(categories),
+        **window_context(trace, start, steps, window_flags, lead=True, tail=True),
+        **panel_context(
+            request=request,
+            trace=trace,
+            segment_id=focus.segment_id if focus else None,
+            flag=focus,
+            categories=categories,
+            queue=queue,
+            form=form,
+        ),
+    }
+
+
+@role_required(LABELER)
+def trace_page(request: HttpRequest, trace_id: int) -> HttpResponse:
+    """The whole trace page. ``?from=N`` opens at the window holding step N (deep links beyond
+    the first window); ``?queue=Q&segment=S`` opens at segment S with "save and next" on."""
+    trace = get_object_or_404(Trace.objects.select_related("source"), pk=trace_id)
+    context = page_context(
+        request,
+        trace,
+        queue=optional_queue(request),
+        focus_segment=int_param(request, "segment"),
+        from_index=int_param(request, "from"),
+    )
+    return render(request, "review/trace.html", context)
+
+
+@role_required(LABELER)
+def step_window(request: HttpRequest, trace_id: int) -> HttpResponse:
+    """One window of steps from ``?start=N``, for infinite scroll (a sentinel after it) and for
+    jumps and earlier steps (``lead=1``: a button before it; ``tail=0``: no sentinel)."""
+    trace = get_object_or_404(Trace.objects.only("pk", "step_count"), pk=trace_id)
+    start = window_start(int_param(request, "start") or 0)
+    steps = load_window(trace, start)
+    flags = trace_flags(trace_id=trace.pk, step_range=(start, start + STEP_WINDOW))
+    context = window_context(
+        trace,
+        start,
+        steps,
+        flags,
+        lead=request.GET.get("lead") == "1",
+        tail=request.GET.get("tail") != "0",
+    )
+    return render(request, "review/trace.html#steps", context)

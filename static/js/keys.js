@@ -1,0 +1,302 @@
+// Keyboard for the trace viewer, and the moves the keys make: j/k steps, n/p flags, t the whole
+// trace, 1/2/3 verdicts, c/s/e fields, Enter save (and next, from a queue), f flag the selected
+// text, ? help, Esc leave a field. Keys are ignored while typing in a field, except Esc.
+//
+// Steps arrive in windows. A step that is not in the page yet is fetched before moving to it: from
+// the loader that covers it (the scroll sentinel after the steps, or the "earlier steps" button
+// before them), or else by replacing the steps with the window that holds it. That is also how a
+// #step-N link beyond the first window works, as does the server's ?from=N.
+
+const viewer = document.getElementById("viewer");
+if (viewer) init(viewer);
+
+function init(viewer) {
+  const htmx = window.htmx;
+  const stepsUrl = viewer.dataset.stepsUrl;
+  const labelsUrl = viewer.dataset.labelsUrl;
+  const queue = viewer.dataset.queue;
+  const windowSize = Number(viewer.dataset.window) || 50;
+  const stepCount = Number(viewer.dataset.stepCount) || 0;
+  const stepsBox = document.getElementById("steps");
+  const help = document.getElementById("key-help");
+  let currentStep = null;
+
+  const stepElement = (n) => document.getElementById(`step-${n}`);
+  const panel = () => document.getElementById("label-panel");
+  const railItems = () => [...document.querySelectorAll("#flag-rail .rail-item")];
+  const flagItems = () => railItems().filter((item) => item.dataset.segment);
+
+  function openFolds(element) {
+    for (let node = element; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") node.open = true;
+    }
+  }
+
+  function remember(n) {
+    currentStep = n;
+    history.replaceState(history.state, "", `#step-${n}`);
+  }
+
+  // Resolves with what find() returns once it returns something, or null after a while.
+  function waitFor(find, ms = 8000) {
+    const until = Date.now() + ms;
+    return new Promise((resolve) => {
+      (function poll() {
+        const found = find();
+        if (found || Date.now() > until) resolve(found || null);
+        else setTimeout(poll, 40);
+      })();
+    });
+  }
+
+  async function ensureStep(n) {
+    if (stepElement(n)) return stepElement(n);
+    if (!(n >= 0 && n < stepCount)) return null;
+    const loader = [...stepsBox.querySelectorAll(".steps-loader")].find(
+      (l) => n >= Number(l.dataset.start) && n < Number(l.dataset.end),
+    );
+    if (loader) {
+      await htmx.ajax("GET", loader.dataset.url, { source: loader, target: loader, swap: "outerHTML" });
+    } else {
+      const start = n - (n % windowSize);
+      await htmx.ajax("GET", `${stepsUrl}?start=${start}&lead=1`, {
+        source: stepsBox,
+        target: stepsBox,
+        swap: "innerHTML",
+      });
+    }
+    // htmx resolves at once when the loader already has a request in flight (a scroll got
+    // there first), so wait for the step itself.
+    return stepElement(n) || waitFor(() => stepElement(n));
+  }
+
+  // Moves run one after another, each from where the previous one was going, so keys pressed
+  // while a window loads are not lost.
+  let moves = Promise.resolve();
+  let heading = null;
+  function queueMove(move) {
+    moves = moves.then(move).catch((error) => console.warn(error));
+    return moves;
+  }
+
+  async function showStep(n) {
+    const step = await ensureStep(n);
+    if (!step) return null;
+    openFolds(step);
+    step.focus({ preventScroll: true });
+    step.scrollIntoView({ block: "start" });
+    remember(n);
+    return step;
+  }
+
+  // The step being read: the one last moved to or focused, else the first one in view.
+  function readingStep() {
+    if (currentStep !== null && stepElement(currentStep)) return currentStep;
+    const visible = [...stepsBox.querySelectorAll(".step")].find(
+      (step) => step.getBoundingClientRect().bottom > 0,
+    );
+    return visible ? Number(visible.dataset.index) : null;
+  }
+
+  function moveStep(delta) {
+    const reading = heading !== null || (currentStep !== null && stepElement(currentStep));
+    const from = heading ?? readingStep();
+    if (from === null) return;
+    // With no step chosen yet, the first key press chooses the one in view.
+    const to = reading ? Math.min(Math.max(from + delta, 0), stepCount - 1) : from;
+    if (reading && to === from) return;
+    heading = to;
+    queueMove(async () => {
+      await showStep(to);
+      if (heading === to) heading = null;
+    });
+  }
+
+  function loadPanel(segment) {
+    const params = new URLSearchParams();
+    if (segment) params.set("segment", segment);
+    if (queue) params.set("queue", queue);
+    return htmx.ajax("GET", `${labelsUrl}?${params}`, {
+      source: panel(),
+      target: panel(),
+      swap: "innerHTML",
+    });
+  }
+
+  function markCurrent(segment) {
+    for (const item of railItems()) {
+      const current = item.dataset.segment === segment;
+      item.classList.toggle("current", current);
+      if (current) item.scrollIntoView({ block: "nearest" });
+    }
+    for (const mark of document.querySelectorAll("mark.flag.current")) mark.classList.remove("current");
+    if (segment) {
+      for (const mark of document.querySelectorAll(`mark[data-flags~="${segment}"]`)) {
+        mark.classList.add("current");
+      }
+    }
+  }
+
+  async function revealFlag(segment, stepIndex) {
+    const step = await ensureStep(stepIndex);
+    if (!step) return;
+    markCurrent(segment);
+    const mark = step.querySelector(`mark[data-flags~="${segment}"]`);
+    const target = mark || step;
+    openFolds(target);
+    target.focus({ preventScroll: true });
+    target.scrollIntoView({ block: "center" });
+    remember(stepIndex);
+  }
+
+  async function openItem(segment, stepIndex) {
+    markCurrent(segment);
+    const loading = loadPanel(segment);
+    if (segment) await revealFlag(segment, stepIndex);
+    await loading;
+  }
+
+  function moveFlag(delta) {
+    const items = flagItems();
+    if (!items.length) return;
+    let i = items.findIndex((item) => item.classList.contains("current"));
+    if (i < 0) {
+      const here = readingStep() ?? 0;
+      i = delta > 0 ? items.findIndex((item) => Number(item.dataset.step) >= here) : -1;
+      if (delta < 0) {
+        items.forEach((item, j) => {
+          if (Number(item.dataset.step) <= here) i = j;
+        });
+      }
+      if (i < 0) i = delta > 0 ? 0 : items.length - 1;
+    } else {
+      i = Math.min(Math.max(i + delta, 0), items.length - 1);
+    }
+    markCurrent(items[i].dataset.segment);
+    queueMove(() => openItem(items[i].dataset.segment, Number(items[i].dataset.step)));
+  }
+
+  function setVerdict(value) {
+    const radio = panel().querySelector(`input[name="verdict"][value="${value}"]`);
+    if (!radio) return;
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function focusField(name) {
+    const field = panel().querySelector(`#label-form [name="${name}"]`);
+    if (field) field.focus();
+  }
+
+  function toggleHelp(show = help.hidden) {
+    help.hidden = !show;
+    if (show) help.querySelector("button")?.focus();
+  }
+
+  function isTyping(element) {
+    if (!element || !element.tagName) return false;
+    if (element.isContentEditable || element.tagName === "TEXTAREA" || element.tagName === "SELECT") {
+      return true;
+    }
+    return element.tagName === "INPUT" && !["radio", "checkbox", "button", "submit"].includes(element.type);
+  }
+
+  function save(event) {
+    const target = event.target;
+    if (target.tagName === "TEXTAREA" || target.closest?.("a, button, summary")) return;
+    const form = target.closest?.("form") || panel().querySelector("#label-form");
+    const button = form?.querySelector("[data-primary]:not([disabled])");
+    if (!button) return;
+    event.preventDefault();
+    button.click();
+  }
+
+  const keys = {
+    j: () => moveStep(1),
+    k: () => moveStep(-1),
+    n: () => moveFlag(1),
+    p: () => moveFlag(-1),
+    t: () => openItem("", null),
+    1: () => setVerdict("misaligned"),
+    2: () => setVerdict("benign"),
+    3: () => setVerdict("unsure"),
+    c: () => focusField("category"),
+    s: () => focusField("severity"),
+    e: () => focusField("note"),
+    f: () => document.getElementById("flag-span-button")?.click(),
+    "?": () => toggleHelp(),
+  };
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    const target = event.target;
+    if (event.key === "Escape") {
+      if (!help.hidden) toggleHelp(false);
+      else if (isTyping(target)) target.blur();
+      return;
+    }
+    if (event.key === "Enter") {
+      if (help.hidden) save(event);
+      return;
+    }
+    if (isTyping(target)) return;
+    const action = keys[event.key];
+    if (!action || (!help.hidden && event.key !== "?")) return;
+    event.preventDefault();
+    action();
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close-help]")) {
+      toggleHelp(false);
+      return;
+    }
+    const link = event.target.closest("#flag-rail .rail-item, .flag-link");
+    if (link) {
+      event.preventDefault();
+      openItem(link.dataset.segment, Number(link.dataset.step));
+      return;
+    }
+    // A click on a highlight (not the end of a drag that selected text) opens its flag.
+    const mark = event.target.closest("mark.flag");
+    if (mark && document.getSelection().isCollapsed) {
+      const segment = mark.dataset.flags.split(" ")[0];
+      const step = mark.closest(".step");
+      openItem(segment, Number(step.dataset.index));
+    }
+  });
+
+  stepsBox.addEventListener("focusin", (event) => {
+    const step = event.target.closest(".step");
+    if (step) currentStep = Number(step.dataset.index);
+  });
+
+  // Rejected forms come back as 400/422 with their errors: show them where the form was.
+  document.body.addEventListener("htmx:beforeSwap", (event) => {
+    const status = event.detail.xhr.status;
+    if ((status === 400 || status === 422) && viewer.contains(event.detail.requestConfig?.elt)) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    } else if (status === 401) {
+      window.location.reload();
+    }
+  });
+
+  function followHash() {
+    const match = /^#step-(\d+)$/.exec(window.location.hash);
+    if (match) showStep(Number(match[1]));
+  }
+  window.addEventListener("hashchange", followHash);
+
+  // On arrival: a flag given by the URL (from a queue) is brought into view; else a #step-N.
+  // After the load event, since the browser focuses a #step-N target once the page has loaded.
+  function arrive() {
+    const focused = document.querySelector(
+      "#flag-rail .rail-item.current[data-segment]:not([data-segment=''])",
+    );
+    if (focused) revealFlag(focused.dataset.segment, Number(focused.dataset.step));
+    else followHash();
+  }
+  if (document.readyState === "complete") setTimeout(arrive);
+  else window.addEventListener("load", () => setTimeout(arrive), { once: true });
+}

@@ -1,0 +1,360 @@
+"""Labeling in the console: saving revisions, rejected input, blind labeling, spans flagged by
+people, the next item of a queue, and who may do any of it."""
+
+import pytest
+from django.conf import settings
+from django.shortcuts import resolve_url
+from django.test import Client
+from django.urls import reverse
+
+from review.models import Assignment, Category, Label, Queue
+from review.services import LabelInput, save_label
+from tests.review.conftest import HTMX, TAMPERING_STEPS, client_for, flag, make_trace
+from tests.review.pages import step_text, texts
+from traces.models import Segment
+
+pytestmark = pytest.mark.django_db
+
+
+def labels_url(trace) -> str:
+    return reverse("review:trace-label", args=[trace.pk])
+
+
+def flag_url(trace) -> str:
+    return reverse("review:trace-flag-span", args=[trace.pk])
+
+
+def post_label(client, trace, segment=None, **fields):
+    data = {"segment": segment.pk if segment else "", "verdict": "misaligned", **fields}
+    return client.post(labels_url(trace), data, **HTMX)
+
+
+# --- Who may do what -----------------------------------------------------------------------------
+
+
+def endpoints(trace, queue) -> list[tuple[str, str]]:
+    return [
+        ("get", reverse("review:trace", args=[trace.pk])),
+        ("get", reverse("review:trace-steps", args=[trace.pk]) + "?start=0"),
+        ("get", labels_url(trace)),
+        ("post", labels_url(trace)),
+        ("post", flag_url(trace)),
+        ("get", reverse("review:queue-next", args=[queue.pk])),
+    ]
+
+
+def test_a_user_without_a_role_gets_403_everywhere(nobody, tampering, queue):
+    trace, _ = tampering
+    client = client_for(nobody)
+    for method, url in endpoints(trace, queue):
+        assert getattr(client, method)(url).status_code == 403, url
+        assert getattr(client, method)(url, **HTMX).status_code == 403, url
+    assert not Label.objects.exists() and not Assignment.objects.exists()
+
+
+def test_anonymous_gets_sign_in_or_401_everywhere(client, tampering, queue):
+    trace, _ = tampering
+    login = resolve_url(settings.LOGIN_URL)
+    for method, url in endpoints(trace, queue):
+        response = getattr(client, method)(url)
+        assert response.status_code == 302 and response["Location"].startswith(login), url
+        assert getattr(client, method)(url, **HTMX).status_code == 401, url
+
+
+@pytest.mark.parametrize("role_user", ["labeler", "reviewer", "admin_user"])
+def test_every_role_may_label(role_user, request, tampering):
+    trace, segment = tampering
+    user = request.getfixturevalue(role_user)
+    assert post_label(client_for(user), trace, segment).status_code == 200
+    assert Label.objects.filter(author=user, segment=segment).count() == 1
+
+
+def test_posts_need_the_csrf_token(labeler, tampering):
+    trace, segment = tampering
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(labeler)
+    data = {"segment": segment.pk, "verdict": "benign"}
+    assert client.post(labels_url(trace), data, **HTMX).status_code == 403
+    client.get(reverse("review:trace", args=[trace.pk]))  # sets the CSRF cookie
+    token = client.cookies[settings.CSRF_COOKIE_NAME].value
+    response = client.post(labels_url(trace), data, HTTP_X_CSRFTOKEN=token, **HTMX)
+    assert response.status_code == 200
+    assert Label.objects.count() == 1
+
+
+# --- Saving labels -------------------------------------------------------------------------------
+
+
+def test_saving_a_label_stores_it_and_shows_it_in_the_history(labeler, tampering):
+    trace, segment = tampering
+    category = Category.objects.get(slug="test_tampering")
+    response = post_label(
+        client_for(labeler), trace, segment, category=category.slug, severity=3, note="skips it"
+    )
+    assert response.status_code == 200
+    label = Label.objects.get()
+    assert (label.author, label.trace, label.segment) == (labeler, trace, segment)
+    assert (label.verdict, label.category, label.severity, label.note) == (
+        "misaligned",
+        category,
+        3,
+        "skips it",
+    )
+    html = response.content.decode()
+    assert "Saved revision 1" in html
+    history = texts(html, class_="history")[0]
+    assert "rev 1" in history and "Test tampering" in history and "skips it" in history
+    # The rail, swapped out of band, now ticks the item.
+    assert 'id="flag-rail" class="rail" aria-label="Flags" hx-swap-oob="outerHTML"' in html
+    assert 'title="You labeled this"' in html
+
+
+def test_changing_a_label_adds_a_revision_and_keeps_the_history(labeler, tampering):
+    trace, segment = tampering
+    client = client_for(labeler)
+    post_label(client, trace, segment, verdict="misaligned", note="first look")
+    response = post_label(client, trace, segment, verdict="benign", note="on reflection")
+    assert list(Label.objects.order_by("revision").values_list("revision", "verdict")) == [
+        (1, "misaligned"),
+        (2, "benign"),
+    ]
+    history = texts(response.content.decode(), class_="history")[0]
+    assert "rev 2" in history and "rev 1" in history
+    assert history.index("on reflection") < history.index("first look")  # newest first
+
+
+def test_a_label_of_the_whole_trace_has_no_segment(labeler, tampering):
+    trace, _ = tampering
+    response = post_label(client_for(labeler), trace, None, verdict="unsure")
+    assert response.status_code == 200
+    assert Label.objects.get().segment is None
+    assert "Whole trace" in response.content.decode()
+
+
+def test_the_form_starts_from_the_detector_suggestion_then_from_the_last_revision(
+    labeler, tampering
+):
+    trace, segment = tampering
+    client = client_for(labeler)
+    panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert '<option value="test_tampering" selected>' in panel
+    assert '<option value="3" selected>' in panel
+    post_label(client, trace, segment, verdict="benign", category="other", note="fine")
+    panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert '<option value="other" selected>' in panel
+    assert 'value="benign" id="label-verdict_1" required checked' in panel.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"verdict": "evil"}, "Select a valid choice"),
+        ({"verdict": ""}, "This field is required"),
+        ({"category": "no_such_category"}, "Select a valid choice"),
+        ({"category": "retired"}, "Select a valid choice"),
+        ({"severity": "9"}, "Select a valid choice"),
+        ({"note": "x" * 20_001}, "at most 20000 characters"),
+    ],
+)
+def test_invalid_label_is_refused_inline_and_nothing_is_stored(labeler, tampering, fields, error):
+    Category.objects.create(slug="retired", name="Retired", active=False)
+    trace, segment = tampering
+    response = post_label(client_for(labeler), trace, segment, **fields)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert error in html
+    assert 'id="label-form"' in html  # the form again, with its errors, for HTMX to swap in
+    assert not Label.objects.exists()
+
+
+def test_a_segment_of_another_trace_is_refused(labeler, tampering, detector):
+    trace, _ = tampering
+    other = make_trace([("reasoning", "something else entirely")], external_id="other")
+    foreign = flag(other, detector, step=0, start=0, end=9)
+    response = post_label(client_for(labeler), trace, foreign)
+    assert response.status_code == 400
+    assert not Label.objects.exists()
+
+
+def test_without_htmx_a_refused_label_comes_back_on_the_whole_page(labeler, tampering):
+    trace, segment = tampering
+    response = client_for(labeler).post(labels_url(trace), {"segment": segment.pk, "verdict": "x"})
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "<html" in html and "Select a valid choice" in html and 'id="step-2"' in html
+    assert not Label.objects.exists()
+
+
+def test_without_htmx_a_saved_label_redirects_back_to_the_item(labeler, tampering):
+    trace, segment = tampering
+    response = client_for(labeler).post(
+        labels_url(trace), {"segment": segment.pk, "verdict": "benign"}
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"?segment={segment.pk}#step-2")
+
+
+# --- Save and next -------------------------------------------------------------------------------
+
+
+def test_next_item_opens_the_leased_segment_at_its_step(labeler, tampering, queue):
+    trace, segment = tampering
+    response = client_for(labeler).get(reverse("review:queue-next", args=[queue.pk]))
+    assert response.status_code == 302
+    expected = f"/traces/{trace.pk}/?queue={queue.pk}&segment={segment.pk}#step-2"
+    assert response["Location"] == expected
+    assert Assignment.objects.get().user == labeler
+
+
+def test_save_and_next_submits_the_assignment_and_redirects_to_the_queue(labeler, tampering, queue):
+    trace, segment = tampering
+    client = client_for(labeler)
+    client.get(reverse("review:queue-next", args=[queue.pk]))
+    page = client.get(f"/traces/{trace.pk}/?queue={queue.pk}&segment={segment.pk}")
+    assert "Save and next" in page.content.decode()
+    response = post_label(client, trace, segment, queue=queue.pk, next="1")
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("review:queue-next", args=[queue.pk])
+    assert Assignment.objects.get().submitted_at is not None
+    assert Label.objects.get().queue == queue
+    # The queue has nothing more for this labeler.
+    done = client.get(response["HX-Redirect"])
+    assert done.status_code == 200
+    html = done.content.decode()
+    assert "Nothing left for you to label" in html and 'href="/"' in html
+
+
+def test_a_trace_level_queue_opens_the_whole_trace_form(labeler, tampering):
+    trace, _ = tampering
+    queue = Queue.objects.create(name="Traces", level=Queue.Level.TRACE)
+    response = client_for(labeler).get(reverse("review:queue-next", args=[queue.pk]))
+    assert response["Location"] == f"/traces/{trace.pk}/?queue={queue.pk}"
+    page = client_for(labeler).get(response["Location"]).content.decode()
+    assert "<h2>Whole trace</h2>" in page
+
+
+# --- Blind labeling ------------------------------------------------------------------------------
+
+
+def test_a_labeler_sees_no_one_elses_label_before_submitting_their_own(
+    labeler, other_labeler, tampering
+):
+    trace, segment = tampering
+    post_label(client_for(labeler), trace, segment, verdict="misaligned", note="LENA-SECRET")
+    omar = client_for(other_labeler)
+    panel = omar.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert "LENA-SECRET" not in panel and "lena" not in panel
+    assert "Hidden until you submit your own label" in panel
+    page = omar.get(f"/traces/{trace.pk}/?segment={segment.pk}").content.decode()
+    assert "LENA-SECRET" not in page
+    # Once Omar has submitted, Lena's label shows, with her name.
+    response = post_label(omar, trace, segment, verdict="benign", note="OMAR-VIEW")
+    assert "LENA-SECRET" in response.content.decode()
+    panel = omar.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert "LENA-SECRET" in panel and "<h4>lena</h4>" in panel
+
+
+def test_blindness_is_per_item(labeler, other_labeler, tampering):
+    trace, segment = tampering
+    post_label(client_for(labeler), trace, segment, note="LENA-SECRET")
+    omar = client_for(other_labeler)
+    post_label(omar, trace, None, verdict="unsure")  # Omar labeled the trace, not the segment
+    panel = omar.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert "LENA-SECRET" not in panel
+
+
+def test_reviewers_see_every_label(labeler, reviewer, tampering):
+    trace, segment = tampering
+    post_label(client_for(labeler), trace, segment, note="LENA-SECRET")
+    panel = client_for(reviewer).get(labels_url(trace), {"segment": segment.pk}, **HTMX)
+    assert "LENA-SECRET" in panel.content.decode()
+
+
+# --- Spans flagged by people ---------------------------------------------------------------------
+
+
+def flag_span(client, trace, **fields):
+    return client.post(flag_url(trace), fields, **HTMX)
+
+
+def test_a_selected_span_becomes_a_human_segment_with_a_first_label(labeler, tampering):
+    trace, _ = tampering
+    content = TAMPERING_STEPS[5][1]  # "Fixed: all tests pass."
+    start = content.index("all tests pass")
+    response = flag_span(
+        client_for(labeler),
+        trace,
+        step=5,
+        start=start,
+        end=len(content) - 1,
+        category="deceiving_user",
+    )
+    assert response.status_code == 200
+    segment = Segment.objects.get(origin=Segment.Origin.HUMAN)
+    assert (segment.step.index, segment.start, segment.end) == (5, start, len(content) - 1)
+    assert segment.created_by == labeler
+    label = Label.objects.get(segment=segment)
+    assert label.verdict == "misaligned" and label.category.slug == "deceiving_user"
+    html = response.content.decode()
+    # The step comes back highlighted, out of band, with its text intact.
+    assert '<article id="step-5"' in html and 'hx-swap-oob="outerHTML"' in html
+    assert f'data-flags="{segment.pk}"' in html
+    assert step_text(html, 5) == content
+    assert f'data-segment="{segment.pk}" data-step="5"' in html  # in the rail
+    assert "Flag on step #5" in html  # and its label panel is open
+
+
+def test_the_same_span_flagged_again_is_a_new_revision(labeler, tampering):
+    trace, _ = tampering
+    client = client_for(labeler)
+    flag_span(client, trace, step=5, start=0, end=5)
+    flag_span(client, trace, step=5, start=0, end=5, severity=4)
+    assert Segment.objects.filter(origin=Segment.Origin.HUMAN).count() == 1
+    assert list(Label.objects.values_list("revision", flat=True).order_by("revision")) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"step": 5, "start": 3, "end": 3},
+        {"step": 5, "start": 8, "end": 3},
+        {"step": 5, "start": -1, "end": 3},
+        {"step": 5, "start": 0, "end": len(TAMPERING_STEPS[5][1]) + 1},
+        {"step": 99, "start": 0, "end": 1},
+        {"step": 5, "start": "a", "end": 3},
+        {"step": 5, "start": 0},
+        {"step": 5, "start": 0, "end": 3, "category": "nope"},
+    ],
+)
+def test_a_span_with_bad_offsets_is_refused_and_nothing_stored(labeler, tampering, fields):
+    trace, _ = tampering
+    response = flag_span(client_for(labeler), trace, **fields)
+    assert response.status_code == 400
+    assert response["HX-Retarget"] == "#flag-span"
+    assert 'class="error"' in response.content.decode()
+    assert not Segment.objects.filter(origin=Segment.Origin.HUMAN).exists()
+    assert not Label.objects.exists()
+
+
+def test_a_human_span_is_shown_to_others_without_its_label(labeler, other_labeler, tampering):
+    trace, _ = tampering
+    flag_span(client_for(labeler), trace, step=5, start=0, end=5, note="LENA-SECRET")
+    segment = Segment.objects.get(origin=Segment.Origin.HUMAN)
+    page = client_for(other_labeler).get(f"/traces/{trace.pk}/").content.decode()
+    assert f'data-flags="{segment.pk}"' in page and "marked by a person" in page
+    assert "LENA-SECRET" not in page and "lena" not in page
+    panel = client_for(other_labeler).get(labels_url(trace), {"segment": segment.pk}, **HTMX)
+    assert "LENA-SECRET" not in panel.content.decode()
+
+
+def test_each_revision_shows_with_its_time(labeler, tampering):
+    trace, segment = tampering
+    revisions = [
+        save_label(author=labeler, trace=trace, segment=segment, label=LabelInput(verdict))
+        for verdict in ("unsure", "misaligned")
+    ]
+    panel = client_for(labeler).get(labels_url(trace), {"segment": segment.pk}, **HTMX)
+    history = panel.content.decode().split('class="history"', 1)[1]
+    for label in revisions:
+        assert f'<time datetime="{label.created_at.isoformat()}">' in history
+        assert f"rev {label.revision}" in history

@@ -1,0 +1,711 @@
+"""Triage: who may see what, the queues and their progress, the queue form, and the lists of
+traces and flags with their filters, sorting, pages and full-text search."""
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from django.utils import timezone
+
+from detection.models import Detector, Finding
+from review.models import Label, Queue
+from review.selectors import (
+    STEP_SEARCH_INDEX,
+    matching_steps,
+    parse_filters,
+    queue_progress,
+)
+from review.services import LabelInput, save_label
+from tests.review.conftest import HTMX, client_for, flag, make_trace, make_user
+from tests.review.pages import texts
+from traces.models import Segment, Source, Step, Trace
+from traces.roles import LABELER
+
+pytestmark = pytest.mark.django_db
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+
+
+def trace_ids(html: str) -> list[str]:
+    """The external ids of the traces listed, in the order shown."""
+    return texts(html, class_="trace-link")
+
+
+def make_traces(
+    count: int, detector: Detector | None = None, *, first: int = 0, **fields
+) -> list[Trace]:
+    """``count`` two-step traces "t00", "t01"… (from ``first``), each flagged once when
+    ``detector`` is given, with scores rising with the number."""
+    made = []
+    for i in range(first, first + count):
+        trace = make_trace(
+            [("reasoning", f"thinking about run {i}"), ("assistant", "done")],
+            external_id=f"t{i:02d}",
+        )
+        if fields:
+            Trace.objects.filter(pk=trace.pk).update(**fields)
+        if detector is not None:
+            flag(trace, detector, step=0, start=0, end=8, score=round(0.1 + i / 100, 2))
+        made.append(trace)
+    return made
+
+
+# --- Access --------------------------------------------------------------------------------------
+
+TRIAGE_PAGES = ["review:home", "review:traces", "review:flags"]
+REVIEWER_PAGES = ["review:queue-new", "review:adjudication"]
+
+
+@pytest.mark.parametrize("name", [*TRIAGE_PAGES, *REVIEWER_PAGES])
+def test_anonymous_visitor_is_sent_to_sign_in(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(resolve_url(settings.LOGIN_URL) + "?next=")
+
+
+def test_anonymous_htmx_request_gets_401(client):
+    assert client.get(reverse("review:traces"), {"q": "x"}, **HTMX).status_code == 401
+
+
+@pytest.mark.parametrize("name", [*TRIAGE_PAGES, *REVIEWER_PAGES])
+def test_user_without_a_role_is_refused_everywhere(nobody, name):
+    assert client_for(nobody).get(reverse(name)).status_code == 403
+
+
+def test_user_without_a_role_is_refused_the_queue_preview_and_edit(nobody, queue):
+    client = client_for(nobody)
+    assert client.get(reverse("review:queue-new"), {"preview": "1"}, **HTMX).status_code == 403
+    assert client.get(reverse("review:queue-edit", args=[queue.pk])).status_code == 403
+
+
+@pytest.mark.parametrize("name", TRIAGE_PAGES)
+def test_labeler_sees_the_triage_pages(labeler, name):
+    assert client_for(labeler).get(reverse(name)).status_code == 200
+
+
+def test_labeler_is_refused_queue_forms_and_their_preview(labeler, queue):
+    client = client_for(labeler)
+    assert client.get(reverse("review:queue-new")).status_code == 403
+    assert client.get(reverse("review:queue-new"), {"preview": "1"}, **HTMX).status_code == 403
+    assert client.get(reverse("review:queue-edit", args=[queue.pk])).status_code == 403
+    response = client.post(reverse("review:queue-new"), {"name": "mine", "level": "segment"})
+    assert response.status_code == 403
+    assert not Queue.objects.filter(name="mine").exists()
+
+
+def test_labeler_is_sent_away_from_the_admin(labeler):
+    response = client_for(labeler).get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.parametrize("fixture", ["reviewer", "admin_user"])
+def test_reviewers_and_admins_may_use_every_triage_page(request, fixture, queue):
+    client = client_for(request.getfixturevalue(fixture))
+    for name in [*TRIAGE_PAGES, *REVIEWER_PAGES]:
+        assert client.get(reverse(name)).status_code == 200, name
+    assert client.get(reverse("review:queue-edit", args=[queue.pk])).status_code == 200
+
+
+def test_nav_hides_what_a_labeler_may_not_open(labeler, reviewer):
+    html = client_for(labeler).get(reverse("review:home")).content.decode()
+    assert reverse("review:adjudication") not in html
+    assert reverse("review:queue-new") not in html
+    html = client_for(reviewer).get(reverse("review:home")).content.decode()
+    assert reverse("review:adjudication") in html
+    assert reverse("review:queue-new") in html
+
+
+def test_sign_in_leads_to_the_queues(client, labeler):
+    response = client.post(
+        reverse("login"), {"username": "lena", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("review:home")
+
+
+# --- Home: queues and their progress -------------------------------------------------------------
+
+
+def label(user, segment: Segment, verdict: str = "misaligned") -> Label:
+    return save_label(
+        author=user,
+        trace=segment.step.trace,
+        segment=segment,
+        label=LabelInput(verdict=verdict),
+    )
+
+
+def test_home_shows_each_queue_with_its_progress(labeler, other_labeler, detector):
+    segments = [
+        flag(t, detector, step=0, start=0, end=4)
+        for t in [make_trace([("reasoning", "skip the test")], external_id=f"r{i}") for i in "abc"]
+    ]
+    Queue.objects.create(name="Tampering", overlap=2, description="Tests weakened")
+    Queue.objects.create(name="Retired", active=False)
+    label(labeler, segments[0])
+    label(other_labeler, segments[0], "benign")
+    label(other_labeler, segments[1])
+    response = client_for(labeler).get(reverse("review:home"))
+    html = response.content.decode()
+    assert texts(html, class_="queue-name") == ["Tampering"]
+    [progress] = response.context["progress"]
+    assert (progress.items, progress.complete, progress.mine) == (3, 1, 1)
+    assert '<progress value="1" max="3"' in html
+    assert reverse("review:queue-next", args=[progress.queue.pk]) in html
+    assert "Tests weakened" in html
+
+
+def test_progress_counts_whole_trace_labels_for_a_trace_queue(labeler, detector):
+    trace = make_trace([("reasoning", "skip the test")])
+    segment = flag(trace, detector, step=0, start=0, end=4)
+    queue = Queue.objects.create(name="Traces", level=Queue.Level.TRACE)
+    label(labeler, segment)  # a label of the segment is not a label of the trace
+    [before] = queue_progress(queues=[queue], user=labeler)
+    save_label(author=labeler, trace=trace, segment=None, label=LabelInput(verdict="benign"))
+    [after] = queue_progress(queues=[queue], user=labeler)
+    assert (before.items, before.complete, before.mine) == (1, 0, 0)
+    assert (after.items, after.complete, after.mine) == (1, 1, 1)
+
+
+def test_a_queue_with_a_broken_filter_shows_an_error_not_a_500(labeler):
+    Queue.objects.create(name="Broken", filters={"colour": "red"})
+    response = client_for(labeler).get(reverse("review:home"))
+    assert response.status_code == 200
+    assert "colour: unknown field" in response.content.decode()
+
+
+def test_home_runs_the_same_number_of_queries_for_one_queue_and_five(
+    reviewer, detector, django_assert_max_num_queries
+):
+    make_traces(3, detector)
+    client = client_for(reviewer)
+    Queue.objects.create(name="q0", overlap=2)
+    client.get(reverse("review:home"))  # warm the session and the roles
+    with django_assert_max_num_queries(8) as one:
+        client.get(reverse("review:home"))
+    for i in range(1, 5):
+        Queue.objects.create(name=f"q{i}", filters={"score_min": 0.1 * i}, level="trace")
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get(reverse("review:home"))
+    assert len(response.context["progress"]) == 5
+
+
+# --- Queue form ----------------------------------------------------------------------------------
+
+
+def queue_post(**overrides) -> dict:
+    data = {
+        "name": "Critical tampering",
+        "description": "The worst first",
+        "level": "segment",
+        "order": "severity_score",
+        "overlap": "2",
+        "lease_seconds": "900",
+        "active": "on",
+    }
+    return data | overrides
+
+
+def test_reviewer_creates_a_queue_whose_filter_is_stored_as_queue_filters(reviewer, detector):
+    Source.objects.create(slug="fleet")
+    response = client_for(reviewer).post(
+        reverse("review:queue-new"),
+        queue_post(
+            source="fleet",
+            detector="test-tamper",
+            category="test_tampering",
+            severity_min="3",
+            score_min="0.5",
+            score_max="0.95",
+            review_state="unreviewed",
+            ingested_after="2026-01-01",
+            ingested_before="2026-02-01",
+        ),
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("review:home")
+    queue = Queue.objects.get(name="Critical tampering")
+    assert queue.overlap == 2 and queue.created_by == reviewer
+    assert queue.filters == {
+        "source": "fleet",
+        "detector": "test-tamper",
+        "category": "test_tampering",
+        "severity_min": 3,
+        "score_min": 0.5,
+        "score_max": 0.95,
+        "review_state": "unreviewed",
+        "ingested_after": "2026-01-01T00:00:00Z",
+        "ingested_before": "2026-02-01T00:00:00Z",
+    }
+    parsed = parse_filters(queue.filters)
+    assert parsed.ingested_after.year == 2026 and parsed.severity_min == 3
+
+
+def test_editing_a_queue_shows_its_filter_and_saves_changes(reviewer, detector):
+    queue = Queue.objects.create(
+        name="Old", filters={"detector": "test-tamper", "ingested_after": "2026-03-04T00:00:00Z"}
+    )
+    client = client_for(reviewer)
+    html = client.get(reverse("review:queue-edit", args=[queue.pk])).content.decode()
+    assert re.search(r'<option value="test-tamper" selected>', html)
+    assert 'value="2026-03-04"' in html
+    response = client.post(
+        reverse("review:queue-edit", args=[queue.pk]),
+        queue_post(name="Renamed", score_min="0.7"),
+    )
+    assert response.status_code == 302
+    queue.refresh_from_db()
+    assert queue.name == "Renamed" and queue.filters == {"score_min": 0.7}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("score_min", "2", "less than or equal to 1"),
+        ("score_min", "lots", "Enter a number"),
+        ("severity_min", "9", "Select a valid choice"),
+        ("detector", "nope", "Select a valid choice"),
+        ("ingested_after", "yesterday", "Enter a valid date"),
+        ("overlap", "0", "Between 1 and 20"),
+    ],
+)
+def test_bad_queue_values_give_form_errors(reviewer, detector, field, value, message):
+    response = client_for(reviewer).post(reverse("review:queue-new"), queue_post(**{field: value}))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Queue.objects.exists()
+
+
+def test_score_range_must_not_be_reversed(reviewer):
+    response = client_for(reviewer).post(
+        reverse("review:queue-new"), queue_post(score_min="0.8", score_max="0.2")
+    )
+    assert response.status_code == 400
+    assert "Must not be below the lower score." in response.content.decode()
+
+
+def test_preview_counts_the_items_a_filter_matches(reviewer, detector):
+    make_traces(5, detector)  # scores 0.10 … 0.14
+    client = client_for(reviewer)
+    url = reverse("review:queue-new")
+    response = client.get(url, {"preview": "1", "level": "segment", "score_min": "0.12"}, **HTMX)
+    assert response.status_code == 200
+    assert "<html" not in response.content.decode()
+    assert texts(response.content.decode(), id="preview")[0].split() == [
+        "3",
+        "flagged",
+        "segments",
+        "match",
+        "this",
+        "filter.",
+    ]
+    response = client.get(url, {"preview": "1", "level": "trace", "score_min": "x"}, **HTMX)
+    assert "Fix the filter" in response.content.decode()
+
+
+def test_queue_form_is_wired_for_a_live_preview(reviewer):
+    html = client_for(reviewer).get(reverse("review:queue-new")).content.decode()
+    form = re.search(r"<form [^>]*class=\"queue-form\"[^>]*>", html)[0]
+    assert 'hx-get="/queues/new/?preview=1"' in form and 'hx-target="#preview"' in form
+    assert 'id="preview"' in html
+
+
+# --- Trace list: filters, sorting, pages ---------------------------------------------------------
+
+
+def test_filters_in_the_url_reproduce_the_list(labeler, detector):
+    other = Source.objects.create(slug="fleet-b")
+    make_traces(3, detector)
+    quiet = make_trace([("user", "hello")], external_id="quiet")
+    Trace.objects.filter(pk=quiet.pk).update(source=other, model="gpt-y", review_state="reviewed")
+    client = client_for(labeler)
+    url = reverse("review:traces")
+    assert sorted(trace_ids(client.get(url).content.decode())) == ["quiet", "t00", "t01", "t02"]
+    assert trace_ids(client.get(url + "?source=fleet-b").content.decode()) == ["quiet"]
+    assert trace_ids(client.get(url + "?model=gpt-y").content.decode()) == ["quiet"]
+    assert trace_ids(client.get(url + "?review_state=reviewed").content.decode()) == ["quiet"]
+    flagged = client.get(url + "?detector=test-tamper&score_min=0.11&sort=score")
+    assert trace_ids(flagged.content.decode()) == ["t01", "t02"]
+
+
+def test_date_filters_take_whole_days(labeler):
+    old, _new = make_traces(2)
+    Trace.objects.filter(pk=old.pk).update(ingested_at=timezone.now() - timedelta(days=10))
+    today = timezone.localdate().isoformat()
+    client = client_for(labeler)
+    html = client.get(reverse("review:traces"), {"ingested_after": today}).content.decode()
+    assert trace_ids(html) == ["t01"]
+    html = client.get(reverse("review:traces"), {"ingested_before": today}).content.decode()
+    assert trace_ids(html) == ["t00"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "score_min=abc",
+        "score_max=7",
+        "severity_min=9",
+        "source=nowhere",
+        "ingested_after=31-31-2026",
+        "sort=password",
+        "review_state=lost",
+        "page=-3",
+    ],
+)
+def test_bad_filter_values_give_a_form_error_not_a_500(labeler, query):
+    make_traces(1)
+    response = client_for(labeler).get(reverse("review:traces") + "?" + query)
+    assert response.status_code == 200
+    html = response.content.decode()
+    if query.startswith("page"):
+        assert trace_ids(html) == ["t00"]  # a bad page number shows the nearest page
+    else:
+        assert "These filters cannot be used" in html
+        assert trace_ids(html) == []
+
+
+def test_columns_sort_both_ways_and_headers_toggle(labeler):
+    for i, steps in enumerate([3, 1, 2]):
+        make_trace([("user", "x")] * steps, external_id=f"s{i}")
+    client = client_for(labeler)
+    url = reverse("review:traces")
+    response = client.get(url, {"sort": "-steps"})
+    assert trace_ids(response.content.decode()) == ["s0", "s2", "s1"]
+    assert trace_ids(client.get(url, {"sort": "steps"}).content.decode()) == ["s1", "s2", "s0"]
+    assert trace_ids(client.get(url, {"sort": "source"}).content.decode()) == ["s0", "s1", "s2"]
+    html = response.content.decode()
+    header = re.search(r'<th scope="col" aria-sort="descending"[^>]*><a href="([^"]+)"', html)
+    assert header and header[1] == "?sort=steps"
+
+
+def test_default_order_is_newest_first(labeler):
+    make_traces(3)
+    html = client_for(labeler).get(reverse("review:traces")).content.decode()
+    assert trace_ids(html) == ["t02", "t01", "t00"]
+
+
+def test_pages_keep_the_filters_and_sort(labeler):
+    make_traces(60)
+    client = client_for(labeler)
+    url = reverse("review:traces")
+    first = client.get(url, {"sort": "source", "model": "gpt-x"}).content.decode()
+    assert trace_ids(first) == [f"t{i:02d}" for i in range(50)]
+    assert 'href="?sort=source&amp;model=gpt-x&amp;page=2"' in first
+    second = client.get(url, {"sort": "source", "model": "gpt-x", "page": "2"}).content.decode()
+    assert trace_ids(second) == [f"t{i:02d}" for i in range(50, 60)]
+    beyond = client.get(url, {"sort": "source", "page": "99"}).content.decode()
+    assert trace_ids(beyond) == trace_ids(second)
+
+
+def test_htmx_gets_only_the_results_and_links_that_push_the_url(labeler):
+    make_traces(55)
+    response = client_for(labeler).get(reverse("review:traces"), {"page": "2"}, **HTMX)
+    html = response.content.decode()
+    assert "<html" not in html and "<form" not in html
+    assert html.lstrip().startswith('<section id="results"')
+    assert 'hx-push-url="true"' in html and 'hx-target="#results"' in html
+    assert 'hx-get="?page=1"' in html
+    assert "HX-Request" in response["Vary"]
+    assert response["HX-Push-Url"] == "/traces/?page=2"
+
+
+def test_htmx_pushes_the_url_without_its_empty_fields(labeler):
+    make_trace([("tool_call", "rm -rf build")])
+    response = client_for(labeler).get(
+        reverse("review:traces"), {"q": "rm -rf", "source": "", "model": "", "sort": ""}, **HTMX
+    )
+    assert response["HX-Push-Url"] == "/traces/?q=rm+-rf"
+    assert 'href="?q=rm+-rf&amp;sort=-steps"' in response.content.decode()
+
+
+def test_htmx_history_restore_gets_the_full_page(labeler):
+    response = client_for(labeler).get(
+        reverse("review:traces"), HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HTMX
+    )
+    assert "<html" in response.content.decode()
+
+
+def test_an_empty_result_says_so(labeler):
+    make_traces(1)
+    html = client_for(labeler).get(reverse("review:traces"), {"model": "gpt-x", "q": "nothing"})
+    assert "No traces match these filters." in html.content.decode()
+    html = client_for(labeler).get(reverse("review:flags")).content.decode()
+    assert "No flags match." in html
+
+
+def test_rows_link_to_the_trace_page(labeler):
+    [trace] = make_traces(1)
+    html = client_for(labeler).get(reverse("review:traces")).content.decode()
+    assert f'href="{reverse("review:trace", args=[trace.pk])}"' in html
+
+
+def test_trace_list_queries_do_not_grow_with_rows(labeler, detector, django_assert_max_num_queries):
+    client = client_for(labeler)
+    params = {"q": "thinking", "detector": "test-tamper", "sort": "-score"}
+    make_traces(5, detector)
+    client.get(reverse("review:traces"))
+    with django_assert_max_num_queries(12) as few:
+        client.get(reverse("review:traces"), params)
+    make_traces(45, detector, first=5)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("review:traces"), params)
+    assert len(trace_ids(response.content.decode())) == 50
+
+
+# --- Search --------------------------------------------------------------------------------------
+
+
+def test_search_finds_a_step_by_a_word_and_shows_a_marked_snippet(labeler):
+    make_trace(
+        [("user", "fix it"), ("reasoning", "I will just skip the flaky test")], external_id="a"
+    )
+    make_trace([("user", "fix it"), ("reasoning", "Let me read the parser")], external_id="b")
+    response = client_for(labeler).get(reverse("review:traces"), {"q": "FLAKY"})
+    html = response.content.decode()
+    assert trace_ids(html) == ["a"]
+    assert "I will just skip the <mark>flaky</mark> test" in html
+    trace = Trace.objects.get(external_id="a")
+    assert f'href="{reverse("review:trace", args=[trace.pk])}?from=1#step-1"' in html
+
+
+def test_search_snippet_escapes_trace_text(labeler):
+    make_trace([("tool_result", "<script>alert(1)</script> needle <img src=x onerror=alert(2)>")])
+    html = client_for(labeler).get(reverse("review:traces"), {"q": "needle"}).content.decode()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; <mark>needle</mark> &lt;img" in html
+
+
+def test_search_combines_with_filters_and_all_words_must_match(labeler):
+    make_trace([("reasoning", "delete the tests directory")], external_id="a")
+    make_trace([("reasoning", "delete the cache")], external_id="b")
+    client = client_for(labeler)
+    assert trace_ids(client.get(reverse("review:traces"), {"q": "delete"}).content.decode()) == [
+        "b",
+        "a",
+    ]
+    both = client.get(reverse("review:traces"), {"q": "delete tests"}).content.decode()
+    assert trace_ids(both) == ["a"]
+    none = client.get(reverse("review:traces"), {"q": "delete", "model": "gpt-x", "source": "x"})
+    assert trace_ids(none.content.decode()) == []
+
+
+def test_search_box_is_an_active_search_over_the_results(labeler):
+    html = client_for(labeler).get(reverse("review:traces")).content.decode()
+    form = re.search(r'<form id="filters"[^>]*>', html)[0]
+    assert 'hx-trigger="input delay:400ms, submit"' in form
+    assert 'hx-target="#results"' in form and 'hx-push-url="true"' in form
+    assert 'type="search"' in html and 'name="q"' in html
+
+
+@pytest.mark.postgres
+def test_postgres_search_uses_the_gin_index_and_stems_words(labeler):
+    make_trace([("reasoning", "The tests are failing, so I am skipping them")], external_id="a")
+    make_trace([("reasoning", "Reading the parser source")], external_id="b")
+    client = client_for(labeler)
+    html = client.get(reverse("review:traces"), {"q": "skip test"}).content.decode()
+    assert trace_ids(html) == ["a"]
+    assert "<mark>skipping</mark>" in html and "<mark>tests</mark>" in html
+    # The shape the lists use (a set of steps, unordered); a tiny table would be scanned
+    # whole, so scans are priced out to show the planner can use the index at all.
+    query = matching_steps("skip test").order_by().values("trace_id")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = query.explain()
+    assert f"Bitmap Index Scan on {STEP_SEARCH_INDEX}" in plan
+
+
+@pytest.mark.postgres
+def test_the_index_expression_is_the_query_expression():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [STEP_SEARCH_INDEX])
+        [definition] = cursor.fetchone()
+    assert "USING gin (to_tsvector('english'::regconfig" in definition
+    sql = str(matching_steps("word").query)
+    assert (
+        'to_tsvector(english::regconfig, COALESCE(LEFT("traces_step"."content", 200000), ))' in sql
+    )
+
+
+@pytest.mark.postgres
+def test_a_step_too_big_for_one_tsvector_is_still_stored(detector):
+    """600,000 characters of numbers make a tsvector over PostgreSQL's 1 MB limit: the index
+    reads a prefix of each step, so ingest does not fail on such a step."""
+    numbers = " ".join(str(n) for n in range(100_000))
+    assert len(numbers) > 580_000
+    trace = make_trace([("tool_result", numbers + " zebra")])
+    assert Step.objects.filter(trace=trace).exists()
+    assert matching_steps("12345").filter(trace=trace).exists()  # within the indexed prefix
+    assert not matching_steps("zebra").filter(trace=trace).exists()  # past it: the known limit
+
+
+# --- Flag list -----------------------------------------------------------------------------------
+
+
+def test_flag_list_marks_the_span_in_an_escaped_excerpt(labeler, detector):
+    text = "<b>bold</b> " + "x" * 100 + " then rm -rf / quietly " + "y" * 300
+    trace = make_trace([("user", "go"), ("reasoning", text)])
+    start = text.index("rm -rf")
+    segment = flag(trace, detector, step=1, start=start, end=start + len("rm -rf /"))
+    html = client_for(labeler).get(reverse("review:flags")).content.decode()
+    [excerpt] = re.findall(r'<p class="snippet evidence">(.*?)</p>', html, re.S)
+    assert '<mark class="flag-span">rm -rf /</mark>' in excerpt
+    assert excerpt.startswith("…") and excerpt.endswith("…")
+    assert "<b>" not in html.split('id="results"')[1]
+    assert f"?segment={segment.pk}#step-1" in html
+    assert "test-tamper" in html and "The agent comments out the assertion." in html
+
+
+def test_flag_list_filters_and_sorts_by_score(labeler, detector):
+    other = Detector.objects.create(name="claims", kind="pattern", category="deceiving_user")
+    traces = make_traces(3, detector)  # scores 0.10, 0.11, 0.12
+    flag(traces[0], other, step=1, start=0, end=4, score=0.99, severity=4)
+    client = client_for(labeler)
+    url = reverse("review:flags")
+    everything = client.get(url).content.decode()
+    assert trace_ids(everything) == ["t00", "t02", "t01", "t00"]  # severity, then score
+    by_score = client.get(url, {"sort": "score"}).content.decode()
+    assert trace_ids(by_score) == ["t00", "t01", "t02", "t00"]
+    assert trace_ids(client.get(url, {"detector": "claims"}).content.decode()) == ["t00"]
+    assert trace_ids(
+        client.get(url, {"category": "test_tampering", "score_max": "0.105"}).content.decode()
+    ) == ["t00"]
+
+
+def test_flag_list_leaves_out_old_detector_versions(labeler, detector):
+    make_traces(2, detector)
+    Detector.objects.filter(pk=detector.pk).update(version=2)
+    html = client_for(labeler).get(reverse("review:flags")).content.decode()
+    assert trace_ids(html) == []
+
+
+def test_flag_list_search_keeps_flags_in_matching_steps(labeler, detector):
+    traces = make_traces(3, detector)
+    Step.objects.filter(trace=traces[1], index=0).update(content="I will fake the benchmark")
+    html = client_for(labeler).get(reverse("review:flags"), {"q": "benchmark"}).content.decode()
+    assert trace_ids(html) == ["t01"]
+
+
+def test_flag_list_queries_do_not_grow_with_rows(labeler, detector, django_assert_max_num_queries):
+    client = client_for(labeler)
+    params = {"q": "thinking", "detector": "test-tamper"}
+    make_traces(5, detector)
+    client.get(reverse("review:flags"))
+    with django_assert_max_num_queries(12) as few:
+        client.get(reverse("review:flags"), params)
+    make_traces(45, detector, first=5)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("review:flags"), params)
+    assert len(trace_ids(response.content.decode())) == 50
+
+
+def test_finding_without_a_category_in_the_taxonomy_still_lists(labeler, detector):
+    [trace] = make_traces(1)
+    flag(trace, detector, step=0, start=0, end=3)
+    Finding.objects.update(category="made_up")
+    assert trace_ids(client_for(labeler).get(reverse("review:flags")).content.decode()) == ["t00"]
+
+
+# --- In a browser --------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_queues_page_renders_and_the_nav_works_in_chromium(live_server, detector, monkeypatch):
+    """Signs in as a reviewer, reads the queues, and follows the nav; writes the queue page's
+    screenshot to docs/screenshots/queues.png when TRACEWATCH_SCREENSHOTS=1."""
+    from playwright.sync_api import expect, sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the data is made before it starts.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    build_screenshot_data(detector)
+    make_user("rita", "reviewer")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 760})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "response",
+                lambda r: (
+                    errors.append(f"{r.status} {r.url}")
+                    if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                    else None
+                ),
+            )
+            page.goto(live_server.url + reverse("login"))
+            page.fill("input[name=username]", "rita")
+            page.fill("input[name=password]", "correct horse battery staple")
+            page.click("button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Queues")
+            expect(page.locator(".queue-name")).to_have_count(3)
+            expect(page.locator("tr.queue").first).to_contain_text("Start labeling")
+            if os.environ.get("TRACEWATCH_SCREENSHOTS") == "1":
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / "queues.png"), full_page=True)
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Traces").click()
+            expect(page.locator("h1")).to_have_text("Traces")
+            page.fill("input[name=q]", "exit code")
+            page.wait_for_url("**/traces/?*q=exit+code*")
+            expect(page.locator("#results mark").first).to_be_visible()
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Flags").click()
+            expect(page.locator("h1")).to_have_text("Flagged segments")
+            page.get_by_role("link", name=re.compile("^Score")).click()
+            page.wait_for_url("**/flags/?sort=-score")
+            nav = page.get_by_role("navigation", name="Main")
+            nav.get_by_role("link", name="Adjudication").click()
+            expect(page.locator("h1")).to_have_text("Adjudication")
+            nav.get_by_role("link", name="Queues").click()
+            expect(page.locator("h1")).to_have_text("Queues")
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def build_screenshot_data(detector: Detector) -> None:
+    """A few realistic queues in progress, for the screenshot."""
+    claims = Detector.objects.create(name="claims-vs-results", kind="pattern", category="other")
+    lines = [
+        "The test only checks the exit code, so I can make it pass by skipping it.",
+        "Deleting the failing test is the quickest way to a green run.",
+        "I'll report that everything passes; nobody will rerun it.",
+    ]
+    people = [make_user(name, LABELER) for name in ("lena", "omar", "ines")]
+    for i in range(18):
+        trace = make_trace(
+            [("user", "Fix the parser"), ("reasoning", lines[i % 3]), ("assistant", "Done.")],
+            external_id=f"run-{140 + i:04d}",
+        )
+        segment = flag(trace, detector, step=1, start=0, end=30, score=0.5 + i / 40)
+        if i % 3 == 2:
+            flag(trace, claims, step=2, start=0, end=5, score=0.8, severity=4)
+        for n, person in enumerate(people[: 2 if i < 7 else (1 if i < 11 else 0)]):
+            label(person, segment, "benign" if n and i % 3 == 0 else "misaligned")
+    Queue.objects.create(
+        name="Test tampering, high severity",
+        description="Detector flags on tests weakened or skipped, most severe first.",
+        overlap=2,
+        filters={"detector": "test-tamper", "severity_min": 3},
+    )
+    Queue.objects.create(
+        name="Claims against results",
+        description="The agent says it succeeded; the tool output says otherwise.",
+        filters={"detector": "claims-vs-results"},
+    )
+    Queue.objects.create(
+        name="Whole-trace review",
+        description="Every flagged trace, read end to end.",
+        level=Queue.Level.TRACE,
+        overlap=3,
+    )
