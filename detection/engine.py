@@ -23,6 +23,7 @@ class ScanStep:
     tool: str = ""
     call_id: str = ""
     arguments: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class ScanTrace:
         """A native trace as detectors see it, e.g. one pasted into the admin's "try it"."""
         return cls(
             steps=tuple(
-                ScanStep(i, s.kind, s.content, s.tool, s.call_id, s.arguments)
+                ScanStep(i, s.kind, s.content, s.tool, s.call_id, s.arguments, s.metadata)
                 for i, s in enumerate(doc.steps)
             ),
             task=doc.task,

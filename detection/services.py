@@ -41,10 +41,10 @@ def load_scan_trace(trace_id: int) -> tuple[ScanTrace, list[int], str] | None:
     rows = Step.objects.filter(trace_id=trace_id).order_by("index")
     steps: list[ScanStep] = []
     step_ids: list[int] = []
-    for step_id, index, kind, content, tool, call_id, arguments in rows.values_list(
-        "id", "index", "kind", "content", "tool", "call_id", "arguments"
+    for step_id, index, kind, content, tool, call_id, arguments, metadata in rows.values_list(
+        "id", "index", "kind", "content", "tool", "call_id", "arguments", "metadata"
     ):
-        steps.append(ScanStep(index, kind, content, tool, call_id, arguments))
+        steps.append(ScanStep(index, kind, content, tool, call_id, arguments, metadata))
         step_ids.append(step_id)
     return ScanTrace(steps=tuple(steps), **trace), step_ids, content_hash
 

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from detection.models import Detector
 from traces.models import ApiToken, Source
 from traces.services import issue_token
 
@@ -25,6 +26,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if REQUIRE_SERVICES:
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture
+def no_seeded_detectors(db) -> None:
+    """Remove the default detectors the migrations seed, for tests that count findings of their
+    own detectors."""
+    Detector.objects.all().delete()
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ class RuleKind(DetectorKind):
 
 
 @pytest.fixture(autouse=True)
-def test_kinds():
+def test_kinds(no_seeded_detectors):
     KINDS[RuleKind.name] = RuleKind
     detectors.install()
     yield

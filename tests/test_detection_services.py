@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def keyword_kind():
+def keyword_kind(no_seeded_detectors):
     detectors.install()
     yield
     detectors.uninstall()

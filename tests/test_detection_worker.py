@@ -153,7 +153,7 @@ class Worker:
 
 
 @pytest.fixture
-def worker(redis_server: RedisServer, tmp_path: Path) -> Iterator[Worker]:
+def worker(redis_server: RedisServer, tmp_path: Path, no_seeded_detectors) -> Iterator[Worker]:
     detectors.install()
     w = Worker(redis_server, tmp_path)
     yield w

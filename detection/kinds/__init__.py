@@ -1,6 +1,11 @@
 """The built-in detector kinds. Importing this package registers each in ``engine.KINDS``."""
 
 from detection.engine import KINDS
-from detection.kinds import llm_judge  # noqa: F401 (registers llm_judge)
+from detection.kinds import (  # noqa: F401 (each registers its kind)
+    claim_vs_result,
+    llm_judge,
+    pattern,
+    tool_action,
+)
 
 __all__ = ["KINDS"]
