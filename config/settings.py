@@ -191,8 +191,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "detection.tasks.sweep",
         "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60),
     },
+    "sweep-search-index": {
+        "task": "review.tasks.sweep_search_index",
+        "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60) * 5,
+    },
 }
 TRACEWATCH_DETECT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_DETECT_SOFT_TIME_LIMIT", 300)
+TRACEWATCH_DETECT_BATCH = env_int("TRACEWATCH_DETECT_BATCH", 25)
 TRACEWATCH_SWEEP_PENDING_AFTER = env_int("TRACEWATCH_SWEEP_PENDING_AFTER", 120)
 TRACEWATCH_SWEEP_RUNNING_AFTER = env_int(
     "TRACEWATCH_SWEEP_RUNNING_AFTER", TRACEWATCH_DETECT_SOFT_TIME_LIMIT + 60

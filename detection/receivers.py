@@ -2,9 +2,8 @@
 
 from typing import Any
 
-from detection.tasks import detect_trace, enqueue
+from detection.tasks import enqueue_detection
 
 
 def queue_detection(sender: Any, trace_ids: list[int], **kwargs: Any) -> None:
-    for trace_id in trace_ids:
-        enqueue(detect_trace, trace_id)
+    enqueue_detection(trace_ids)

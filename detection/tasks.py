@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from detection import services
 from detection.models import Detector
-from traces.models import Trace
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +43,29 @@ def enqueue(task, *args) -> bool:
     return True
 
 
+def enqueue_detection(trace_ids: list[int]) -> int:
+    """Queue traces for detection a batch per message (one message per trace made publishing
+    the slowest part of bulk ingest); returns how many were queued."""
+    size = settings.TRACEWATCH_DETECT_BATCH
+    batches = [trace_ids[i : i + size] for i in range(0, len(trace_ids), size)]
+    return sum(len(batch) for batch in batches if enqueue(detect_traces, batch))
+
+
 @shared_task(
     soft_time_limit=settings.TRACEWATCH_DETECT_SOFT_TIME_LIMIT,
     time_limit=settings.TRACEWATCH_DETECT_SOFT_TIME_LIMIT + 30,
     **TASK_OPTIONS,
 )
-def detect_trace(trace_id: int) -> str | None:
-    try:
-        return services.detect_trace(trace_id=trace_id)
-    except SoftTimeLimitExceeded:
-        services.mark_failed(trace_id, "detection took longer than its time limit")
-        return Trace.DetectionState.FAILED
+def detect_traces(trace_ids: list[int]) -> int:
+    """Run the enabled detectors on each trace; returns how many were scanned."""
+    for done, trace_id in enumerate(trace_ids):
+        try:
+            services.detect_trace(trace_id=trace_id)
+        except SoftTimeLimitExceeded:
+            services.mark_failed(trace_id, "detection took longer than its time limit")
+            enqueue_detection(trace_ids[done + 1 :])
+            return done
+    return len(trace_ids)
 
 
 @shared_task(
@@ -91,7 +102,7 @@ def sweep() -> int:
         running_before=now - timedelta(seconds=settings.TRACEWATCH_SWEEP_RUNNING_AFTER),
         limit=settings.TRACEWATCH_SWEEP_LIMIT,
     )
-    sent = sum(enqueue(detect_trace, trace_id) for trace_id in trace_ids)
+    sent = enqueue_detection(trace_ids)
     if trace_ids:
         logger.info("sweep re-enqueued %d of %d stalled traces", sent, len(trace_ids))
     return sent

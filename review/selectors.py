@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, Left, Substr
 
 from detection.models import Finding
 from review.models import Decision, Label, Queue, Verdict
+from review.search import SEARCH_CONFIG
 from traces.models import Segment, Step, Trace
 from traces.schema import DocumentError, document_error
 
@@ -117,21 +118,8 @@ def queue_items(queue: Queue) -> QuerySet:
 
 # --- Triage: queue progress, lists of traces and flags, full-text search ------------------------
 
-# Full-text search reads the first this many characters of a step. PostgreSQL refuses to build a
-# tsvector over about 1 MB of lexemes (measured: 600,000 characters of numbers are enough), and a
-# step may hold 1,000,000 characters, so an index over the whole text would make such a step fail
-# at ingest. Up to 4 bytes of tsvector per character, this stays well under the limit.
-SEARCH_PREFIX_CHARS = 200_000
-SEARCH_CONFIG = "english"
-STEP_SEARCH_INDEX = "step_content_fts"
 _WORD = re.compile(r"\w+")
 _SUFFIX = re.compile(r"(?:ing|ed|es|s)$")
-
-
-def step_search_vector() -> SearchVector:
-    """The expression the GIN index ``step_content_fts`` is built on (migration 0003). Queries
-    must use this same expression, or PostgreSQL cannot use the index."""
-    return SearchVector(Left("content", SEARCH_PREFIX_CHARS), config=SEARCH_CONFIG)
 
 
 def search_terms(search: str) -> list[str]:
@@ -149,12 +137,13 @@ def term_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
 
 
 def matching_steps(search: str) -> QuerySet[Step]:
-    """Steps holding every word of a search: PostgreSQL full-text search (English stemming)
-    through the GIN index; on SQLite every word as a substring, case-insensitively. Plain
-    words rather than web-search syntax, in which ``rm -rf`` would mean "rm but not rf"."""
+    """Steps holding every word of a search: on PostgreSQL, full-text search (English stemming)
+    over the steps' search documents through their GIN index; on SQLite every word as a
+    substring, case-insensitively. Plain words rather than web-search syntax, in which
+    ``rm -rf`` would mean "rm but not rf"."""
     if connection.vendor == "postgresql":
         query = SearchQuery(search, config=SEARCH_CONFIG, search_type="plain")
-        return Step.objects.alias(fts=step_search_vector()).filter(fts=query)
+        return Step.objects.filter(search__document=query)
     condition = Q()
     for term in search_terms(search):
         condition &= Q(content__icontains=term)

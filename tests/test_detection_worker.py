@@ -198,7 +198,7 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_duplicates_nothing(
     assert tasks.sweep() == 1
     wait_for(lambda: state(trace_id) == "done", 60, f"the rescan; see {worker.log}")
     # Once more, as a redelivered message would: still exactly one finding.
-    tasks.detect_trace.delay(trace_id)
+    tasks.detect_traces.delay([trace_id])
     time.sleep(4)
     wait_for(lambda: state(trace_id) == "done", 60, "the second run")
     assert Finding.objects.filter(trace_id=trace_id).count() == 1

@@ -6,7 +6,6 @@ transaction with bulk inserts (PostgreSQL ``COPY`` for steps); a document that f
 of itself and does not stop the others.
 """
 
-import json
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -85,7 +84,10 @@ def fill_tool_call_content(doc: TraceDoc) -> None:
     """
     for step in doc.steps:
         if step.kind == "tool_call" and not step.content and step.arguments is not None:
-            step.content = json.dumps(step.arguments, indent=2, ensure_ascii=False)
+            # The same text as json.dumps(indent=2, ensure_ascii=False), several times faster.
+            step.content = msgspec.json.format(
+                msgspec.json.encode(step.arguments), indent=2
+            ).decode()
 
 
 def check_limits(doc: TraceDoc) -> None:

@@ -9,6 +9,7 @@ from django.test import Client
 
 from detection.models import Detector, Finding
 from review.models import Queue
+from review.search import index_traces
 from traces.models import Segment, Source, Step, Trace
 from traces.roles import ADMIN, LABELER, REVIEWER
 
@@ -70,8 +71,10 @@ def make_trace(
     external_id: str = "run-1",
     task: str = "Make the failing test pass",
     metadata: dict | None = None,
+    searchable: bool = True,
 ) -> Trace:
-    """A trace from (kind, content) pairs or dicts of Step fields, steps made in bulk."""
+    """A trace from (kind, content) pairs or dicts of Step fields, steps made in bulk, with
+    their search documents written as ingest's task would (unless ``searchable`` is False)."""
     source, _ = Source.objects.get_or_create(slug="fleet")
     trace = Trace.objects.create(
         source=source,
@@ -88,6 +91,8 @@ def make_trace(
         fields = {"kind": spec[0], "content": spec[1]} if isinstance(spec, tuple) else spec
         rows.append(Step(trace=trace, index=index, **fields))
     Step.objects.bulk_create(rows, batch_size=2000)
+    if searchable:
+        index_traces([trace.pk])
     return trace
 
 

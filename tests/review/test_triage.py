@@ -15,12 +15,8 @@ from django.utils import timezone
 
 from detection.models import Detector, Finding
 from review.models import Label, Queue
-from review.selectors import (
-    STEP_SEARCH_INDEX,
-    matching_steps,
-    parse_filters,
-    queue_progress,
-)
+from review.search import index_traces
+from review.selectors import matching_steps, parse_filters, queue_progress
 from review.services import LabelInput, save_label
 from tests.review.conftest import HTMX, client_for, flag, make_trace, make_user
 from tests.review.pages import texts
@@ -521,22 +517,21 @@ def test_postgres_search_uses_the_gin_index_and_stems_words(labeler):
     assert f"Bitmap Index Scan on {STEP_SEARCH_INDEX}" in plan
 
 
+STEP_SEARCH_INDEX = "step_search_document"
+
+
 @pytest.mark.postgres
-def test_the_index_expression_is_the_query_expression():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [STEP_SEARCH_INDEX])
-        [definition] = cursor.fetchone()
-    assert "USING gin (to_tsvector('english'::regconfig" in definition
-    sql = str(matching_steps("word").query)
-    assert (
-        'to_tsvector(english::regconfig, COALESCE(LEFT("traces_step"."content", 200000), ))' in sql
-    )
+def test_steps_are_found_only_once_their_search_documents_are_written():
+    trace = make_trace([("reasoning", "rewrite the flaky retry loop")], searchable=False)
+    assert not matching_steps("flaky").filter(trace=trace).exists()
+    assert index_traces([trace.pk]) == 1
+    assert matching_steps("flaky").filter(trace=trace).exists()
 
 
 @pytest.mark.postgres
 def test_a_step_too_big_for_one_tsvector_is_still_stored(detector):
-    """600,000 characters of numbers make a tsvector over PostgreSQL's 1 MB limit: the index
-    reads a prefix of each step, so ingest does not fail on such a step."""
+    """600,000 characters of numbers make a tsvector over PostgreSQL's 1 MB limit: search
+    documents read a prefix of each step, so indexing does not fail on such a step."""
     numbers = " ".join(str(n) for n in range(100_000))
     assert len(numbers) > 580_000
     trace = make_trace([("tool_result", numbers + " zebra")])
@@ -709,3 +704,19 @@ def build_screenshot_data(detector: Detector) -> None:
         level=Queue.Level.TRACE,
         overlap=3,
     )
+
+
+@pytest.mark.postgres
+def test_ingest_queues_the_search_documents_of_what_it_stored(
+    ingest_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from config.celery import app as celery_app
+    from tests.samples import body, trace
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    doc = trace(steps=[{"kind": "reasoning", "content": "the flaky retry loop again"}])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ingest_client.post(
+            "/api/v1/traces/", data=body(doc), content_type="application/json"
+        )
+    assert matching_steps("flaky").filter(trace_id=response.json()["id"]).exists()

@@ -1,0 +1,33 @@
+"""Celery tasks of review: search documents for newly stored traces, and their sweep."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from detection.tasks import enqueue
+from review import search
+
+OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "max_retries": 5,
+    "soft_time_limit": 300,
+    "time_limit": 330,
+}
+
+
+@shared_task(**OPTIONS)
+def index_for_search(trace_ids: list[int]) -> int:
+    return search.index_traces(trace_ids)
+
+
+@shared_task(**OPTIONS)
+def sweep_search_index() -> int:
+    """Queue the traces of the last day whose steps still lack search documents."""
+    trace_ids = search.unindexed_traces(since=timedelta(days=1), limit=5000)
+    for start in range(0, len(trace_ids), 500):
+        enqueue(index_for_search, trace_ids[start : start + 500])
+    return len(trace_ids)
