@@ -286,6 +286,32 @@ def assemble(
     return convert_native(doc)
 
 
+def provider_trace(
+    *,
+    format_name: str,
+    document: Any,
+    outer: dict[str, Any],
+    external_id: str,
+    steps: list[dict[str, Any]],
+    model: str,
+    metadata: dict[str, Any],
+    derived: dict[str, Any],
+) -> list[TraceDoc]:
+    """The one trace of a provider's request/response document. Its id: the sender's envelope
+    id, else the document's own, else a hash of the document, so sending it again is a no-op."""
+    return [
+        assemble(
+            external_id=outer.pop("external_id", "")
+            or external_id
+            or stable_id(format_name, document),
+            steps=steps,
+            model=model,
+            metadata=with_format_metadata(metadata, format_name, derived),
+            **outer,
+        )
+    ]
+
+
 # Telling the two message-list formats apart. Both have ``messages`` of user and assistant turns;
 # each has fields the other never uses, and a document with neither kind is read as OpenAI chat
 # (the two read the same when every message is plain text).

@@ -240,17 +240,16 @@ class AnthropicFormat:
         metadata = b.user_metadata(request, request_path)
         if request_path or response is document:
             metadata.update(b.user_metadata(document, ""))
-        return [
-            b.assemble(
-                external_id=outer.pop("external_id", "")
-                or external_id
-                or b.stable_id(NAME, document),
-                steps=steps,
-                model=model,
-                metadata=b.with_format_metadata(metadata, NAME, derived),
-                **outer,
-            )
-        ]
+        return b.provider_trace(
+            format_name=NAME,
+            document=document,
+            outer=outer,
+            external_id=external_id,
+            steps=steps,
+            model=model,
+            metadata=metadata,
+            derived=derived,
+        )
 
 
 FORMAT = AnthropicFormat()

@@ -380,17 +380,16 @@ class OpenAIResponsesFormat:
             metadata.update(b.user_metadata(response, response_path))
         if request_path:
             metadata.update(b.user_metadata(document, ""))
-        return [
-            b.assemble(
-                external_id=outer.pop("external_id", "")
-                or external_id
-                or b.stable_id(NAME, document),
-                steps=steps,
-                model=model,
-                metadata=b.with_format_metadata(metadata, NAME, derived),
-                **outer,
-            )
-        ]
+        return b.provider_trace(
+            format_name=NAME,
+            document=document,
+            outer=outer,
+            external_id=external_id,
+            steps=steps,
+            model=model,
+            metadata=metadata,
+            derived=derived,
+        )
 
 
 FORMAT = OpenAIResponsesFormat()
