@@ -583,6 +583,7 @@ def test_flag_list_leaves_out_old_detector_versions(labeler, detector):
 def test_flag_list_search_keeps_flags_in_matching_steps(labeler, detector):
     traces = make_traces(3, detector)
     Step.objects.filter(trace=traces[1], index=0).update(content="I will fake the benchmark")
+    index_traces([traces[1].pk])  # as ingest's task does for new content
     html = client_for(labeler).get(reverse("review:flags"), {"q": "benchmark"}).content.decode()
     assert trace_ids(html) == ["t01"]
 
