@@ -24,6 +24,7 @@ from django.utils.safestring import SafeString
 from detection.engine import KINDS, DetectorKind, ScanTrace, scan
 from detection.forms import DetectorForm
 from detection.models import DetectionRun, Detector, Finding
+from detection.selectors import version_counts
 from detection.services import load_scan_trace, save_detector
 from traces.models import Trace
 from traces.roles import is_admin
@@ -155,41 +156,6 @@ def try_detector(form: DetectorForm) -> Trial:
         return run_trial(detector, traces, scope=scope)
     count = form.trial_count
     return run_trial(detector, latest_traces(count), scope=f"the latest {count} traces")
-
-
-# --- Findings per version -------------------------------------------------------------------
-
-
-@dataclass
-class VersionCounts:
-    version: int
-    findings: int = 0
-    traces: int = 0
-    failed_runs: int = 0
-
-
-def version_counts(detector: Detector) -> list[VersionCounts]:
-    """Findings, traces with findings and failed runs of each version, newest first."""
-    rows = {detector.version: VersionCounts(detector.version)}
-    findings = (
-        Finding.objects.filter(detector=detector)
-        .values("detector_version")
-        .annotate(findings=Count("id"), traces=Count("trace_id", distinct=True))
-        .order_by()
-    )
-    for row in findings:
-        counts = rows.setdefault(row["detector_version"], VersionCounts(row["detector_version"]))
-        counts.findings, counts.traces = row["findings"], row["traces"]
-    failed = (
-        DetectionRun.objects.filter(detector=detector, state=DetectionRun.State.FAILED)
-        .values("detector_version")
-        .annotate(failed=Count("id"))
-        .order_by()
-    )
-    for row in failed:
-        counts = rows.setdefault(row["detector_version"], VersionCounts(row["detector_version"]))
-        counts.failed_runs = row["failed"]
-    return sorted(rows.values(), key=lambda c: -c.version)
 
 
 # --- The admins -----------------------------------------------------------------------------
