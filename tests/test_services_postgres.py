@@ -71,3 +71,39 @@ def test_the_celery_app_uses_the_redis_broker():
     with celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1)
         assert conn.transport.driver_type == "redis"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bulk_commits_batch_by_batch_and_reports_what_it_stored_when_cut_off(
+    ingest_client, settings
+):
+    """Outside a test transaction, as in production: results in line order, and a stream cut
+    off by a limit reports exactly what was committed."""
+    import gzip
+
+    settings.TRACEWATCH_INGEST_BATCH_STEPS = 30
+    good = jsonl(*(trace(f"t{i}", steps=5) for i in range(40)))
+    mixed = good.replace(b'"external_id": "t7"', b'"external_id": 7')
+    response = ingest_client.post(
+        "/api/v1/traces/bulk", data=mixed, content_type="application/x-ndjson"
+    )
+    results = response.json()["results"]
+    assert [r["line"] for r in results] == list(range(1, 41))
+    assert results[7]["status"] == "invalid"
+    assert Trace.objects.count() == 39
+
+    settings.TRACEWATCH_MAX_BULK_DECOMPRESSED_BYTES = len(good) // 2
+    more = jsonl(*(trace(f"u{i}", steps=5) for i in range(40)))
+    response = ingest_client.post(
+        "/api/v1/traces/bulk",
+        data=gzip.compress(more),
+        content_type="application/x-ndjson",
+        HTTP_CONTENT_ENCODING="gzip",
+    )
+    assert response.status_code == 413
+    reported = [r["external_id"] for r in response.json()["results"]]
+    stored = set(
+        Trace.objects.filter(external_id__startswith="u").values_list("external_id", flat=True)
+    )
+    assert reported and set(reported) == stored
