@@ -176,7 +176,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--url", help="a running server; in-process when omitted")
     parser.add_argument("--token", help="an ingest token for --url")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=1,
+        help="in-process: this many processes posting at once, as several server workers would",
+    )
     args = parser.parse_args()
+    if args.clients > 1:
+        if args.url:
+            parser.error("--clients is for the in-process run")
+        concurrent(args)
+        return
 
     run_id = str(int(time.time()))
     if args.url:
@@ -205,6 +216,48 @@ def main() -> None:
     print(f"steps/s:  {total_steps / elapsed:,.0f}")
     print(f"MB/s:     {total_bytes / 1e6 / elapsed:,.1f}")
     print(f"peak RSS of this process: {peak_mb:,.0f} MB")
+
+
+def client_process(post, bodies: list[tuple[bytes, int]], results) -> None:
+    from django.db import connection
+
+    stored = 0
+    for body, _ in bodies:
+        stored += sum(post(body)["summary"].values())
+    connection.close()
+    results.put(stored)
+
+
+def concurrent(args: argparse.Namespace) -> None:
+    """Aggregate throughput of several processes posting at once: wall time from the first
+    request to the last answer. Bodies are made before the clock starts."""
+    import multiprocessing
+
+    post, target = in_process_poster(str(int(time.time())))
+    from django.db import connection
+
+    bodies = list(chunks(args.traces, args.per_request, args.steps, args.seed))
+    connection.close()  # each process opens its own
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    shares = [bodies[i :: args.clients] for i in range(args.clients)]
+    processes = [
+        multiprocessing.Process(target=client_process, args=(post, share, results))
+        for share in shares
+    ]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    stored = sum(results.get() for _ in processes)
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    steps = sum(count for _, count in bodies)
+    megabytes = sum(len(body) for body, _ in bodies) / 1e6
+    print(f"target: {target}; {args.clients} clients; {stored} traces, {steps} steps")
+    print(f"wall time: {elapsed:.2f} s")
+    print(f"traces/s: {stored / elapsed:,.0f}")
+    print(f"steps/s:  {steps / elapsed:,.0f}")
+    print(f"MB/s:     {megabytes / elapsed:,.1f}")
 
 
 if __name__ == "__main__":
