@@ -289,8 +289,7 @@ def assemble(
 def provider_trace(
     *,
     format_name: str,
-    document: Any,
-    outer: dict[str, Any],
+    document: dict[str, Any],
     external_id: str,
     steps: list[dict[str, Any]],
     model: str,
@@ -299,6 +298,7 @@ def provider_trace(
 ) -> list[TraceDoc]:
     """The one trace of a provider's request/response document. Its id: the sender's envelope
     id, else the document's own, else a hash of the document, so sending it again is a no-op."""
+    outer = envelope(document)
     return [
         assemble(
             external_id=outer.pop("external_id", "")

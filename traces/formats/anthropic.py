@@ -236,14 +236,12 @@ class AnthropicFormat:
             )
             steps.extend(response_steps or [b.step("assistant", "")])
             derived["response"] = b.extras(response, ("content",))
-        outer = b.envelope(document)
         metadata = b.user_metadata(request, request_path)
         if request_path or response is document:
             metadata.update(b.user_metadata(document, ""))
         return b.provider_trace(
             format_name=NAME,
             document=document,
-            outer=outer,
             external_id=external_id,
             steps=steps,
             model=model,

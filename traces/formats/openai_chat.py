@@ -293,14 +293,12 @@ class OpenAIChatFormat:
                 if len(choices) > 1:
                     response_meta["other_choices"] = choices[1:]
             derived["response"] = response_meta
-        outer = b.envelope(document)
         metadata = b.user_metadata(request, request_path)
         if request_path:
             metadata.update(b.user_metadata(document, ""))
         return b.provider_trace(
             format_name=NAME,
             document=document,
-            outer=outer,
             external_id=external_id,
             steps=steps,
             model=model,

@@ -374,7 +374,6 @@ class OpenAIResponsesFormat:
             derived["response"] = b.extras(response, RESPONSE_MAPPED)
         if other:
             derived["other_items"] = other
-        outer = b.envelope(document)
         metadata = b.user_metadata(request, request_path)
         if response is not None and response is not request:
             metadata.update(b.user_metadata(response, response_path))
@@ -383,7 +382,6 @@ class OpenAIResponsesFormat:
         return b.provider_trace(
             format_name=NAME,
             document=document,
-            outer=outer,
             external_id=external_id,
             steps=steps,
             model=model,
