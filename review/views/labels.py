@@ -76,16 +76,21 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
     flag = find_flag(trace_flags(trace_id=trace.pk, segment_id=segment_id), segment_id)
     queue = posted_queue(request)
     categories = active_categories()
-    if request.method == "GET":
-        context = panel_context(
+
+    def panel(**extra: object) -> dict:
+        """The label panel of this item, as the page shows it."""
+        return panel_context(
             request=request,
             trace=trace,
             segment_id=segment_id,
             flag=flag,
             categories=categories,
             queue=queue,
+            **extra,
         )
-        return render(request, "review/trace.html#panel", context)
+
+    if request.method == "GET":
+        return render(request, "review/trace.html#panel", panel())
 
     form = LabelForm(request.POST, categories=categories, auto_id="label-%s")
     if not form.is_valid():
@@ -94,16 +99,7 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
                 request, trace, queue=queue, focus_segment=segment_id, from_index=None, form=form
             )
             return render(request, "review/trace.html", context, status=422)
-        context = panel_context(
-            request=request,
-            trace=trace,
-            segment_id=segment_id,
-            flag=flag,
-            categories=categories,
-            queue=queue,
-            form=form,
-        )
-        return render(request, "review/trace.html#panel", context, status=422)
+        return render(request, "review/trace.html#panel", panel(form=form), status=422)
 
     segment = Segment(pk=segment_id) if segment_id is not None else None
     saved = save_label(
@@ -117,16 +113,7 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
     if not request.htmx:
         step = flag.step_index if flag else None
         return redirect(trace_url(trace.pk, queue=queue, segment_id=segment_id, step=step))
-    context = panel_context(
-        request=request,
-        trace=trace,
-        segment_id=segment_id,
-        flag=flag,
-        categories=categories,
-        queue=queue,
-        saved=saved,
-    )
-    context |= {
+    context = panel(saved=saved) | {
         "flags": trace_flags(trace_id=trace.pk),
         "labeled": labeled_items(trace_id=trace.pk, user=request.user),
         "focus": flag,
