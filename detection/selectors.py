@@ -1,10 +1,21 @@
 """Reads of detection for the admin and reports."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, F, QuerySet
 
 from detection.models import DetectionRun, Detector, Finding
+
+
+def current_findings(trace_ids: Iterable[int] | None = None) -> QuerySet[Finding]:
+    """Findings made by the current version of an enabled detector: the ones that count."""
+    findings = Finding.objects.filter(
+        detector__enabled=True, detector_version=F("detector__version")
+    )
+    if trace_ids is not None:
+        findings = findings.filter(trace_id__in=list(trace_ids))
+    return findings
 
 
 @dataclass

@@ -10,11 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from detection.engine import DetectorKind, Hit, ScanStep, ScanTrace, build, scan
 from detection.models import DetectionRun, Detector, Finding
+from detection.selectors import current_findings
 from traces.models import Segment, Severity, Step, Trace
 
 logger = logging.getLogger(__name__)
@@ -128,16 +129,6 @@ def _store(trace_id: int, step_ids: list[int], outcome: DetectorOutcome) -> None
             "finished_at": timezone.now(),
         },
     )
-
-
-def current_findings(trace_ids: Iterable[int] | None = None):
-    """Findings made by the current version of an enabled detector."""
-    findings = Finding.objects.filter(
-        detector__enabled=True, detector_version=F("detector__version")
-    )
-    if trace_ids is not None:
-        findings = findings.filter(trace_id__in=list(trace_ids))
-    return findings
 
 
 def _refresh_trace(trace_id: int) -> str:

@@ -30,6 +30,7 @@ from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, Greatest, Least, Left, Substr
 
 from detection.models import Finding
+from detection.selectors import current_findings
 from review.models import Decision, Label, Queue, Verdict
 from review.search import SEARCH_CONFIG
 from traces.models import Segment, Step, Trace
@@ -61,9 +62,7 @@ def parse_filters(filters: dict[str, Any]) -> QueueFilters:
 
 def matching_findings(filters: QueueFilters) -> QuerySet[Finding]:
     """Findings of current, enabled detector versions that pass the filter's finding fields."""
-    findings = Finding.objects.filter(
-        detector__enabled=True, detector_version=F("detector__version")
-    )
+    findings = current_findings()
     if filters.detector:
         findings = findings.filter(detector__name=filters.detector)
     if filters.category:
