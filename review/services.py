@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -20,25 +20,20 @@ from review.selectors import queue_items
 from traces.models import Segment, Trace
 
 
-def _holders(queue: Queue, item_field: str):
-    """How many people hold an item: submitted, or leased and not yet expired."""
-    now = timezone.now()
-    held = Assignment.objects.filter(queue=queue, **{item_field: OuterRef("pk")}).filter(
-        Q(submitted_at__isnull=False) | Q(leased_until__gt=now)
-    )
-    if item_field == "trace":
-        held = held.filter(segment__isnull=True)
-    counted = held.values(item_field).annotate(n=Count("pk")).values("n")[:1]
-    return Coalesce(Subquery(counted), 0)
-
-
-def _count_holders(queue: Queue, item_field: str, item_id: int) -> int:
-    held = Assignment.objects.filter(queue=queue, **{f"{item_field}_id": item_id}).filter(
+def _held(queue: Queue, item_field: str, **lookup: object) -> QuerySet[Assignment]:
+    """Assignments that hold an item of ``queue``: submitted, or leased and not yet expired
+    (whole-trace items are those without a segment)."""
+    held = Assignment.objects.filter(queue=queue, **lookup).filter(
         Q(submitted_at__isnull=False) | Q(leased_until__gt=timezone.now())
     )
-    if item_field == "trace":
-        held = held.filter(segment__isnull=True)
-    return held.count()
+    return held.filter(segment__isnull=True) if item_field == "trace" else held
+
+
+def _holders(queue: Queue, item_field: str) -> Coalesce:
+    """How many people hold each candidate item, as a subquery."""
+    held = _held(queue, item_field, **{item_field: OuterRef("pk")})
+    counted = held.values(item_field).annotate(n=Count("pk")).values("n")[:1]
+    return Coalesce(Subquery(counted), 0)
 
 
 def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
@@ -56,11 +51,7 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
         )
         if current is not None:
             return current
-        mine = Assignment.objects.filter(queue=queue, user=user).filter(
-            Q(submitted_at__isnull=False) | Q(leased_until__gt=now)
-        )
-        if item_field == "trace":
-            mine = mine.filter(segment__isnull=True)
+        mine = _held(queue, item_field, user=user)
         candidates = (
             queue_items(queue)
             .exclude(pk__in=mine.values(item_field))
@@ -76,7 +67,7 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
                 return None
             # The count in the query above may predate a claim that committed just before the
             # row lock was taken; counted again now, under the lock, it cannot change.
-            if _count_holders(queue, item_field, item.pk) < queue.overlap:
+            if _held(queue, item_field, **{f"{item_field}_id": item.pk}).count() < queue.overlap:
                 break
             passed_over.append(item.pk)
         trace_id = item.step.trace_id if isinstance(item, Segment) else item.pk
