@@ -3,20 +3,11 @@
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import DatabaseError
 
-from detection.tasks import enqueue
+from detection.tasks import TASK_OPTIONS, enqueue
 from review import search
 
-OPTIONS = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": (DatabaseError,),
-    "retry_backoff": True,
-    "max_retries": 5,
-    "soft_time_limit": 300,
-    "time_limit": 330,
-}
+OPTIONS = TASK_OPTIONS | {"soft_time_limit": 300, "time_limit": 330}
 
 
 @shared_task(**OPTIONS)
