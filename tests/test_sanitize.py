@@ -140,3 +140,14 @@ def test_a_document_without_triggers_needs_no_rules(scanner, monkeypatch):
 def test_ascii_spelled_as_json_escapes_does_not_hide_a_secret():
     raw = b'{"content": "\\u0073k-proj-Abc123Def456Ghi789Jkl012Mno345"}'
     assert sanitize.rules_for_json(raw) == sanitize.SECRET_RULES
+
+
+def test_documents_are_scanned_from_many_threads_at_once():
+    """Hyperscan's scratch space belongs to one scan at a time: each thread needs its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = json.dumps({"content": "token = 'abcdefgh' " * 2000}).encode()
+    expected = sanitize.rules_for_json(raw)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: sanitize.rules_for_json(raw), range(400)))
+    assert all(result == expected for result in results)

@@ -5,6 +5,7 @@ the trace records how much was changed, so nothing is altered silently.
 """
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -163,6 +164,18 @@ def _trigger_database() -> "hyperscan.Database | None":
     return database
 
 
+_thread = threading.local()
+
+
+def _scratch(database: "hyperscan.Database") -> "hyperscan.Scratch":
+    """Scratch space is per thread: a scan in progress owns it, and concurrent requests on
+    threads sharing one (the database's default) fail with ScratchInUseError."""
+    scratch = getattr(_thread, "scratch", None)
+    if scratch is None:
+        scratch = _thread.scratch = hyperscan.Scratch(database)
+    return scratch
+
+
 def rules_for_json(raw: bytes) -> tuple[SecretRule, ...]:
     """The rules worth running on a document decoded from the JSON text ``raw``."""
     if _ESCAPED_ASCII.search(raw):
@@ -175,7 +188,7 @@ def rules_for_json(raw: bytes) -> tuple[SecretRule, ...]:
     def on_match(rule_id: int, start: int, end: int, flags: int, context: object) -> None:
         found.add(rule_id)
 
-    database.scan(raw, match_event_handler=on_match)
+    database.scan(raw, match_event_handler=on_match, scratch=_scratch(database))
     return tuple(rule for i, rule in enumerate(SECRET_RULES) if i in found)
 
 
