@@ -195,6 +195,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "review.tasks.sweep_search_index",
         "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60) * 5,
     },
+    "sweep-stalled-exports": {
+        "task": "review.tasks.sweep_exports",
+        "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60),
+    },
 }
 TRACEWATCH_DETECT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_DETECT_SOFT_TIME_LIMIT", 300)
 TRACEWATCH_DETECT_BATCH = env_int("TRACEWATCH_DETECT_BATCH", 25)
@@ -274,6 +278,11 @@ TRACEWATCH_MAX_STEPS_PER_TRACE = env_int("TRACEWATCH_MAX_STEPS_PER_TRACE", 20_00
 TRACEWATCH_MAX_STEP_CHARS = env_int("TRACEWATCH_MAX_STEP_CHARS", 1_000_000)
 TRACEWATCH_INGEST_BATCH_STEPS = env_int("TRACEWATCH_INGEST_BATCH_STEPS", 20_000)
 TRACEWATCH_MASK_SECRETS = env_bool("TRACEWATCH_MASK_SECRETS", True)
+# Dataset exports: written and served from this folder, which web and worker processes share.
+TRACEWATCH_EXPORT_DIR = Path(os.environ.get("TRACEWATCH_EXPORT_DIR", VAR_DIR / "exports"))
+TRACEWATCH_EXPORT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_EXPORT_SOFT_TIME_LIMIT", 3600)
+# A writer killed this many times (the sweep restarts it) leaves its export failed.
+TRACEWATCH_EXPORT_ATTEMPTS = env_int("TRACEWATCH_EXPORT_ATTEMPTS", 3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACEWATCH_MAX_BODY_BYTES
 
 LOGGING = {

@@ -2,10 +2,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
+
+from review.api import DatasetViewSet, LabelViewSet
+
+review_api = SimpleRouter()
+review_api.register("labels", LabelViewSet, basename="label")
+review_api.register("datasets", DatasetViewSet, basename="dataset")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("traces.urls")),
+    path("api/v1/", include(review_api.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -185,3 +185,91 @@ class StepSearch(models.Model):
 
     def __str__(self) -> str:
         return f"search document of step {self.step_id}"
+
+
+class Dataset(models.Model):
+    """A named series of exports. Its salt keys the labelers' pseudonyms, so one person keeps
+    one pseudonym across the dataset's versions and nobody can recover who it was from a file."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    salt = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetVersion(models.Model):
+    """One export of a dataset: what it was made from, and once written, its file.
+
+    A version number is given only when the file is complete and in place, in the same
+    transaction that marks it done, so an export that fails midway never appears as a version.
+    After that nothing about it changes; a new export is a new version.
+    """
+
+    class Format(models.TextChoices):
+        JSONL = "jsonl", "JSON Lines"
+        CSV = "csv", "CSV"
+        PARQUET = "parquet", "Parquet"
+        HF = "hf", "Hugging Face datasets folder"
+
+    class Compression(models.TextChoices):
+        NONE = "none", "none"
+        GZIP = "gzip", "gzip"
+        ZSTD = "zstd", "zstd"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    filters = models.JSONField(default=dict, blank=True)
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.JSONL)
+    compression = models.CharField(
+        max_length=4, choices=Compression.choices, default=Compression.NONE
+    )
+    split = models.JSONField(default=dict, help_text="Share of traces in each split.")
+    context_steps = models.PositiveSmallIntegerField(default=3)
+    row_count = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    file = models.CharField(max_length=255, blank=True, help_text="Path under the export folder.")
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    card = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_token = models.ForeignKey(
+        "traces.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["dataset", "-version", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "version"],
+                condition=Q(version__isnull=False),
+                name="one_number_per_dataset_version",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="done", version__isnull=False, sha256__gt="")
+                | (~Q(state="done") & Q(version__isnull=True)),
+                name="dataset_version_numbered_when_done",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="dataset_version_by_state")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name} v{self.version}" if self.version else f"{self.dataset.name}"

@@ -1,11 +1,15 @@
-"""Celery tasks of review: search documents for newly stored traces, and their sweep."""
+"""Celery tasks of review: search documents for newly stored traces, dataset exports, and the
+sweeps that send again what a broker outage or a killed worker lost."""
 
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.db import transaction
 
 from detection.tasks import TASK_OPTIONS, enqueue
 from review import search
+from review.datasets import services as datasets
 
 OPTIONS = TASK_OPTIONS | {"soft_time_limit": 300, "time_limit": 330}
 
@@ -22,3 +26,31 @@ def sweep_search_index() -> int:
     for start in range(0, len(trace_ids), 500):
         enqueue(index_for_search, trace_ids[start : start + 500])
     return len(trace_ids)
+
+
+@shared_task(
+    **TASK_OPTIONS,
+    soft_time_limit=settings.TRACEWATCH_EXPORT_SOFT_TIME_LIMIT,
+    time_limit=settings.TRACEWATCH_EXPORT_SOFT_TIME_LIMIT + 60,
+)
+def write_dataset(version_id: int) -> int:
+    return datasets.write_export(version_id).row_count
+
+
+def queue_export(version_id: int) -> None:
+    """Write the export once the transaction that recorded it commits; if the broker is down the
+    request stays pending and the sweep sends it again."""
+    transaction.on_commit(lambda: enqueue(write_dataset, version_id))
+
+
+@shared_task(**OPTIONS)
+def sweep_exports() -> int:
+    """Send again the exports whose message or writer was lost."""
+    version_ids = datasets.stalled_exports(
+        pending_after=timedelta(seconds=settings.TRACEWATCH_SWEEP_PENDING_AFTER),
+        running_after=timedelta(seconds=settings.TRACEWATCH_EXPORT_SOFT_TIME_LIMIT + 120),
+        attempts=settings.TRACEWATCH_EXPORT_ATTEMPTS,
+    )
+    for version_id in version_ids:
+        enqueue(write_dataset, version_id)
+    return len(version_ids)

@@ -1,0 +1,252 @@
+"""Making an export: record the request, write the file, publish it as a numbered version.
+
+The file is written in a work folder beside the published ones and moved into place whole; the
+version number is given in the same transaction that marks the export done. A failure at any
+point leaves the request failed, with its error, and no version: readers never see half a file.
+"""
+
+import hashlib
+import secrets
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from review.datasets.card import Tally, render_card
+from review.datasets.formats import ExportFile, file_extension
+from review.datasets.rows import Pseudonyms, dataset_rows
+from review.datasets.spec import Spec, SpecError
+from review.models import Category, Dataset, DatasetVersion, Queue
+from traces.models import ApiToken, Source
+
+
+def export_root() -> Path:
+    return Path(settings.TRACEWATCH_EXPORT_DIR)
+
+
+def spec_of(version: DatasetVersion) -> Spec:
+    """The description an export was requested with, as stored on it."""
+    return msgspec.convert(
+        {
+            "name": version.dataset.name,
+            "filters": version.filters,
+            "format": version.format,
+            "compression": version.compression,
+            "split": version.split,
+            "context_steps": version.context_steps,
+        },
+        Spec,
+    )
+
+
+def check_references(spec: Spec) -> None:
+    """The filters name a queue, source and category that exist."""
+    filters = spec.filters
+    if filters.queue is not None and not Queue.objects.filter(pk=filters.queue).exists():
+        raise SpecError("filters.queue", f"there is no queue {filters.queue}")
+    if filters.source and not Source.objects.filter(slug=filters.source).exists():
+        raise SpecError("filters.source", f"there is no source {filters.source!r}")
+    if filters.category and not Category.objects.filter(slug=filters.category).exists():
+        raise SpecError("filters.category", f"there is no category {filters.category!r}")
+
+
+def request_export(
+    *, spec: Spec, user: AbstractBaseUser | None = None, token: ApiToken | None = None
+) -> DatasetVersion:
+    """Record an export to be written; the caller queues the writing after commit."""
+    check_references(spec)
+    with transaction.atomic():
+        dataset, _ = Dataset.objects.get_or_create(
+            name=spec.name, defaults={"salt": secrets.token_hex(32)}
+        )
+        return DatasetVersion.objects.create(
+            dataset=dataset,
+            filters=msgspec.to_builtins(spec.filters),
+            format=spec.format,
+            compression=spec.compression,
+            split=spec.split,
+            context_steps=spec.context_steps,
+            created_by=user if user is not None and user.is_authenticated else None,
+            created_by_token=token,
+        )
+
+
+def _progress_key(version_id: int) -> str:
+    return f"tracewatch:dataset-progress:{version_id}"
+
+
+def rows_written(version_id: int) -> int:
+    """Rows written so far by a running export (kept in the cache, readable while it runs)."""
+    return cache.get(_progress_key(version_id), 0)
+
+
+@contextmanager
+def _read_snapshot() -> Iterator[None]:
+    """One consistent view of the labels for the whole export: on PostgreSQL, a repeatable-read
+    transaction (when not already inside one, as in tests)."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _made_by(version: DatasetVersion) -> str:
+    if version.created_by is not None:
+        return version.created_by.get_username()
+    if version.created_by_token is not None:
+        return f"API token {version.created_by_token.prefix}"
+    return "a command"
+
+
+def _claim(version_id: int) -> DatasetVersion | None:
+    """Mark the export running, unless it is already done (a message delivered twice)."""
+    with transaction.atomic():
+        version = (
+            DatasetVersion.objects.select_for_update()
+            .select_related("dataset", "created_by", "created_by_token")
+            .get(pk=version_id)
+        )
+        if version.state == DatasetVersion.State.DONE:
+            return None
+        version.state = DatasetVersion.State.RUNNING
+        version.started_at = timezone.now()
+        version.attempts += 1
+        version.error = ""
+        version.save(update_fields=["state", "started_at", "attempts", "error"])
+        return version
+
+
+def write_export(
+    version_id: int, *, progress: Callable[[int], None] | None = None
+) -> DatasetVersion:
+    """Write an export's file and publish it as the dataset's next version.
+
+    Running it again after a failure or a killed worker starts over from nothing; running it on
+    an export already done does nothing.
+    """
+    version = _claim(version_id)
+    if version is None:
+        return DatasetVersion.objects.get(pk=version_id)
+    work = export_root() / ".work"
+    for stale in work.glob(f"{version_id}-*"):  # left by an attempt that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = work / f"{version_id}-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    spec = spec_of(version)
+    tally = Tally()
+    try:
+        output = ExportFile(spec, folder)
+        try:
+            with _read_snapshot():
+                batches = dataset_rows(
+                    filters=spec.filters,
+                    split=spec.split,
+                    context_steps=spec.context_steps,
+                    pseudonym=Pseudonyms(version.dataset.salt),
+                )
+                for rows in batches:
+                    output.write(rows)
+                    tally.add(rows)
+                    cache.set(_progress_key(version_id), tally.rows, timeout=3600)
+                    if progress is not None:
+                        progress(tally.rows)
+        except BaseException:
+            output.abandon()
+            raise
+        return _publish(version, spec, output, tally)
+    except BaseException as error:
+        DatasetVersion.objects.filter(pk=version_id).update(
+            state=DatasetVersion.State.FAILED,
+            error=f"{type(error).__name__}: {error}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        cache.delete(_progress_key(version_id))
+
+
+def _publish(
+    version: DatasetVersion, spec: Spec, output: ExportFile, tally: Tally
+) -> DatasetVersion:
+    counts = tally.as_dict()
+    with transaction.atomic():
+        Dataset.objects.select_for_update().get(pk=version.dataset_id)
+        last = version.dataset.versions.aggregate(last=Max("version"))["last"] or 0
+        number = last + 1
+        made_at = timezone.now()
+        card = render_card(
+            spec=spec,
+            version=number,
+            made_at=made_at,
+            made_by=_made_by(version),
+            counts=counts,
+            rows=tally.rows,
+        )
+        written = output.finish(card)
+        relative = Path(spec.name) / f"{spec.name}-v{number}{file_extension(spec)}"
+        final = export_root() / relative
+        final.parent.mkdir(parents=True, exist_ok=True)
+        size, sha256 = written.stat().st_size, _sha256(written)
+        written.replace(final)
+        version.state = DatasetVersion.State.DONE
+        version.version = number
+        version.row_count = tally.rows
+        version.counts = counts
+        version.file = str(relative)
+        version.size = size
+        version.sha256 = sha256
+        version.card = card
+        version.finished_at = made_at
+        version.save()
+    return version
+
+
+def preview_counts(spec: Spec) -> dict:
+    """The counts an export with these filters would have now, without writing anything."""
+    tally = Tally()
+    for rows in dataset_rows(
+        filters=spec.filters, split=spec.split, context_steps=0, pseudonym=Pseudonyms("preview")
+    ):
+        tally.add(rows)
+    return {"rows": tally.rows, **tally.as_dict()}
+
+
+def stalled_exports(
+    *, pending_after: timedelta, running_after: timedelta, attempts: int
+) -> list[int]:
+    """Exports whose message was lost (pending too long) or whose writer died (running too
+    long). One whose writer died ``attempts`` times is marked failed instead of sent again."""
+    now = timezone.now()
+    pending = DatasetVersion.objects.filter(
+        state=DatasetVersion.State.PENDING, created_at__lt=now - pending_after
+    )
+    running = DatasetVersion.objects.filter(
+        state=DatasetVersion.State.RUNNING, started_at__lt=now - running_after
+    )
+    running.filter(attempts__gte=attempts).update(
+        state=DatasetVersion.State.FAILED,
+        error=f"The writer stopped {attempts} times without finishing.",
+        finished_at=now,
+    )
+    return list(pending.values_list("pk", flat=True)) + list(running.values_list("pk", flat=True))
