@@ -1,12 +1,13 @@
-"""Forms of the labeling console: a label of an item, and a span a person flags themselves."""
+"""Forms of the console: a label of an item, a span a person flags themselves, and an export."""
 
 from collections.abc import Sequence
 
 from django import forms
 
-from review.models import Category, Verdict
+from review.datasets.spec import MAX_CONTEXT_STEPS, SPLITS, SpecError, parse_spec
+from review.models import Category, DatasetVersion, Queue, Verdict
 from review.services import LabelInput
-from traces.models import Severity
+from traces.models import Severity, Source
 
 # A label's severity is never "none": that is what the verdict "benign" says.
 LABEL_SEVERITIES = Severity.choices[1:]
@@ -82,4 +83,77 @@ class FlagSpanForm(LabelForm):
             raise forms.ValidationError(
                 "The selection is empty: its start must come before its end."
             )
+        return data
+
+
+class DatasetForm(forms.Form):
+    """An export's description in the console: the same fields as the API and the command,
+    checked by the same ``parse_spec``, with its errors shown beside the field at fault."""
+
+    name = forms.SlugField(max_length=100, help_text="A new name starts a dataset at version 1.")
+    format = forms.ChoiceField(choices=DatasetVersion.Format.choices)
+    compression = forms.ChoiceField(
+        choices=DatasetVersion.Compression.choices, help_text="For JSON Lines and CSV."
+    )
+    level = forms.ChoiceField(
+        choices=[("both", "segments and traces"), ("segment", "segments"), ("trace", "traces")]
+    )
+    queue = forms.ModelChoiceField(queryset=Queue.objects.all(), required=False)
+    source = forms.ModelChoiceField(
+        queryset=Source.objects.all(), to_field_name="slug", required=False
+    )
+    model = forms.CharField(max_length=255, required=False)
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.all(), to_field_name="slug", required=False
+    )
+    verdict = forms.ChoiceField(choices=[("", "any"), *Verdict.choices], required=False)
+    labeled_after = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    adjudicated_only = forms.BooleanField(required=False, label="Only adjudicated items")
+    min_agreement = forms.FloatField(
+        required=False, min_value=0, max_value=1, help_text="0 to 1: share agreeing."
+    )
+    context_steps = forms.IntegerField(
+        initial=3, min_value=0, max_value=MAX_CONTEXT_STEPS, help_text="Steps before each flag."
+    )
+    train = forms.FloatField(initial=0.8, min_value=0, max_value=1)
+    validation = forms.FloatField(initial=0.1, min_value=0, max_value=1)
+    test = forms.FloatField(initial=0.1, min_value=0, max_value=1)
+
+    FILTERS = (
+        "queue",
+        "source",
+        "model",
+        "category",
+        "verdict",
+        "labeled_after",
+        "adjudicated_only",
+        "min_agreement",
+        "level",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        filters = {}
+        for name in self.FILTERS:
+            value = data.get(name)
+            if value in (None, "", False):
+                continue
+            filters[name] = value.pk if name == "queue" else getattr(value, "slug", value)
+        try:
+            self.spec = parse_spec(
+                {
+                    "name": data["name"],
+                    "filters": filters,
+                    "format": data["format"],
+                    "compression": data["compression"],
+                    "split": {split: data[split] for split in SPLITS},
+                    "context_steps": data["context_steps"],
+                },
+                strict=False,
+            )
+        except SpecError as error:
+            field = error.path.removeprefix("filters.").split(".")[0]
+            self.add_error(field if field in self.fields else None, error.message)
         return data

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review.views import adjudication, labels, triage, viewer
+from review.views import adjudication, datasets, labels, triage, viewer
 
 app_name = "review"
 
@@ -20,4 +20,10 @@ urlpatterns = [
     # Reviewers settle disagreements.
     path("adjudication/", adjudication.queue, name="adjudication"),
     path("adjudication/<int:trace_id>/", adjudication.decide, name="adjudicate"),
+    # Labeled datasets out.
+    path("datasets/", datasets.history, name="datasets"),
+    path("datasets/new/", datasets.new, name="dataset-new"),
+    path("datasets/diff/", datasets.diff, name="dataset-diff"),
+    path("datasets/<int:version_id>/", datasets.detail, name="dataset"),
+    path("datasets/<int:version_id>/download", datasets.download, name="dataset-download"),
 ]

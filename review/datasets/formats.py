@@ -177,7 +177,7 @@ class ExportFile:
             values = list(msgspec.structs.astuple(row))
             for at in self._nested:
                 values[at] = msgspec.json.encode(values[at]).decode()
-            values[-1] = values[-1].isoformat()
+            values[-1] = values[-1].isoformat().replace("+00:00", "Z")  # as in JSON
             yield ["" if value is None else value for value in values]
 
     def finish(self, card: str) -> Path:

@@ -58,7 +58,7 @@ class Spec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
-_UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`")
+_FIELD = re.compile(r"Object (contains unknown|missing required) field `([^`]*)`")
 
 
 def _error_path(error: msgspec.ValidationError) -> tuple[str, str]:
@@ -68,9 +68,9 @@ def _error_path(error: msgspec.ValidationError) -> tuple[str, str]:
     path = ""
     if match := _AT.search(text):
         path, text = match.group(1), text[: match.start()]
-    if match := _UNKNOWN.fullmatch(text):
-        path = f"{path}.{match.group(1)}" if path else match.group(1)
-        text = "unknown field"
+    if match := _FIELD.fullmatch(text):
+        path = f"{path}.{match.group(2)}" if path else match.group(2)
+        text = "unknown field" if match.group(1) == "contains unknown" else "required"
     return path, text
 
 
