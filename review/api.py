@@ -8,6 +8,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -186,6 +187,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = DatasetVersionSerializer
     pagination_class = DatasetPagination
     permission_classes = [CanReadLabels]
+    parser_classes = [JSONParser]  # filters nest, which form encoding cannot say
 
     def get_queryset(self):
         versions = DatasetVersion.objects.select_related("dataset")

@@ -122,7 +122,7 @@ def _claim(version_id: int) -> DatasetVersion | None:
     """Mark the export running, unless it is already done (a message delivered twice)."""
     with transaction.atomic():
         version = (
-            DatasetVersion.objects.select_for_update()
+            DatasetVersion.objects.select_for_update(of=("self",))
             .select_related("dataset", "created_by", "created_by_token")
             .get(pk=version_id)
         )
@@ -164,12 +164,15 @@ def write_export(
                     context_steps=spec.context_steps,
                     pseudonym=Pseudonyms(version.dataset.salt),
                 )
-                for rows in batches:
-                    output.write(rows)
-                    tally.add(rows)
-                    cache.set(_progress_key(version_id), tally.rows, timeout=3600)
-                    if progress is not None:
-                        progress(tally.rows)
+                try:
+                    for rows in batches:
+                        output.write(rows)
+                        tally.add(rows)
+                        cache.set(_progress_key(version_id), tally.rows, timeout=3600)
+                        if progress is not None:
+                            progress(tally.rows)
+                finally:
+                    batches.close()  # its server-side cursor, inside the transaction it lives in
         except BaseException:
             output.abandon()
             raise

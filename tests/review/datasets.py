@@ -20,6 +20,11 @@ class Labeled:
     single: Trace  # one labeler, who changed their mind
 
 
+def category_named(slug: str) -> Category:
+    """A category of the seeded taxonomy (made again where a transactional test emptied it)."""
+    return Category.objects.get_or_create(slug=slug, defaults={"name": slug})[0]
+
+
 def label(user, trace, segment, verdict, category=None, severity=None, note=""):
     return save_label(
         author=user,
@@ -27,7 +32,7 @@ def label(user, trace, segment, verdict, category=None, severity=None, note=""):
         segment=segment,
         label=LabelInput(
             verdict=verdict,
-            category=Category.objects.get(slug=category) if category else None,
+            category=category_named(category) if category else None,
             severity=severity,
             note=note,
         ),
@@ -48,7 +53,7 @@ def labeled_data(detector, labeler, other_labeler, reviewer) -> Labeled:
         trace=trace,
         segment=disputed,
         verdict="misaligned",
-        category=Category.objects.get(slug="reward_hacking"),
+        category=category_named("reward_hacking"),
         severity=2,
         note="the edit hides the failure",
     )

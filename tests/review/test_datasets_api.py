@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from config.celery import app as celery_app
 from review.datasets import services as datasets
 from review.datasets.spec import parse_spec
 from review.models import DatasetVersion, Label
@@ -22,6 +23,12 @@ from traces.services import issue_token
 @pytest.fixture(autouse=True)
 def export_dir(settings, tmp_path):
     settings.TRACEWATCH_EXPORT_DIR = tmp_path / "exports"
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Exports written in-process at commit, as in the embedded default, whatever the broker."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
 
 
 @pytest.fixture
@@ -104,7 +111,7 @@ def test_labels_are_given_by_people_and_read_by_reviewers_and_tokens(tampering, 
 
 
 def test_pipeline_requests_polls_and_downloads_a_dataset(
-    labeled, django_capture_on_commit_callbacks
+    labeled, eager_tasks, django_capture_on_commit_callbacks
 ):
     client = token_client(ApiToken.Scope.READ)
     with django_capture_on_commit_callbacks(execute=True):
@@ -191,7 +198,9 @@ def test_datasets_are_refused_without_the_permission(labeled, who, request, sour
 # --- the console -------------------------------------------------------------------------------
 
 
-def test_reviewer_exports_from_the_console(labeled, reviewer, django_capture_on_commit_callbacks):
+def test_reviewer_exports_from_the_console(
+    labeled, reviewer, eager_tasks, django_capture_on_commit_callbacks
+):
     client = client_for(reviewer)
     form = {
         "name": "console-set",
