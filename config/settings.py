@@ -262,6 +262,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A trace's detection and a dataset export share one set of states.
+    "ENUM_NAME_OVERRIDES": {"WorkStateEnum": "traces.models.Trace.DetectionState"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "traces.openapi.add_native_schemas",

@@ -332,3 +332,11 @@ def test_command_refuses_bad_options_with_the_option_named(db, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("export_dataset", "cli-set", *args, stdout=io.StringIO())
     assert not DatasetVersion.objects.exists()
+
+
+def test_the_openapi_schema_describes_the_review_api_without_warnings(db):
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    schema = out.getvalue()
+    for path in ("/api/v1/labels/", "/api/v1/datasets/", "/api/v1/datasets/{id}/download/"):
+        assert f"{path}:" in schema
