@@ -9,25 +9,26 @@ trace's own label, then segments, so the same data always gives the same rows in
 
 import hashlib
 import hmac
+import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from typing import NamedTuple
 
 import msgspec
-from django.db.models import F, Q
+from django.db import connection
+from django.db.models import F
 
 from detection.selectors import current_findings
 from review.datasets.spec import SPLITS, Filters
 from review.models import Decision, Label
-from traces.models import Segment, Severity, Step, Trace
+from traces.models import Severity, Trace
 
 SEVERITY_NAMES = {int(value): label for value, label in Severity.choices}
 # Items per batch: each batch costs a handful of queries and holds its rows' text in memory.
 BATCH_ITEMS = 2000
-# Step ranges per query: SQLite refuses expressions nested a thousand deep.
-RANGES_PER_QUERY = 200
 
 
 class ContextStep(msgspec.Struct):
@@ -89,8 +90,7 @@ class Row(msgspec.Struct):
 COLUMNS: tuple[str, ...] = Row.__struct_fields__
 
 
-@dataclass(frozen=True)
-class LatestLabel:
+class LatestLabel(NamedTuple):
     """A labeler's latest revision of an item."""
 
     author_id: int
@@ -116,6 +116,7 @@ class FinalLabel:
 class Item:
     trace_id: int
     segment_id: int | None
+    segment: tuple | None  # start, end, origin and step index of a segment
     labels: list[LatestLabel]
     final: FinalLabel | None = None
 
@@ -164,6 +165,9 @@ def final_label(labels: list[LatestLabel], decision: tuple | None) -> FinalLabel
         verdict, category, severity, note = decision
         agreeing = sum(label.verdict == verdict for label in labels)
         return FinalLabel(verdict, category, severity, "decision", agreeing / len(labels), note)
+    if len(labels) == 1:
+        only = labels[0]
+        return FinalLabel(only.verdict, only.category, only.severity, "single", 1.0)
     verdict, count, unique = _top(Counter(label.verdict for label in labels))
     agreement = count / len(labels)
     if not unique:
@@ -195,6 +199,10 @@ def _latest_labels(filters: Filters) -> Iterator[tuple]:
         .values_list(
             "trace_id",
             "segment_id",
+            "segment__start",
+            "segment__end",
+            "segment__origin",
+            "segment__step__index",
             "author_id",
             "verdict",
             "category__slug",
@@ -212,12 +220,15 @@ def labeled_items(filters: Filters) -> Iterator[list[Item]]:
     batch: list[Item] = []
     item: Item | None = None
     authors: set[int] = set()
-    for trace_id, segment_id, author_id, *rest in _latest_labels(filters):
+    for trace_id, segment_id, start, end, origin, index, author_id, *rest in _latest_labels(
+        filters
+    ):
         if item is None or (item.trace_id, item.segment_id) != (trace_id, segment_id):
             if len(batch) >= BATCH_ITEMS:
                 yield batch
                 batch = []
-            item = Item(trace_id, segment_id, [])
+            segment = (start, end, origin, index) if segment_id is not None else None
+            item = Item(trace_id, segment_id, segment, [])
             batch.append(item)
             authors = set()
         if author_id not in authors:  # rows come newest revision first per author
@@ -272,19 +283,31 @@ def _merged_ranges(wanted: dict[int, list[tuple[int, int]]]) -> list[tuple[int, 
     return merged
 
 
+_STEPS_SQL = {
+    # One join against the ranges, sent as arrays: building a Q per range cost more than the query.
+    "postgresql": (
+        "SELECT s.trace_id, s.index, s.kind, s.tool, s.content FROM traces_step s "
+        "JOIN unnest(%s::bigint[], %s::integer[], %s::integer[]) AS r(trace_id, low, high) "
+        "ON s.trace_id = r.trace_id AND s.index BETWEEN r.low AND r.high"
+    ),
+    "sqlite": (
+        'SELECT s.trace_id, s."index", s.kind, s.tool, s.content FROM json_each(%s) AS r '
+        "JOIN traces_step s ON s.trace_id = json_extract(r.value, '$[0]') "
+        "AND s.\"index\" BETWEEN json_extract(r.value, '$[1]') AND json_extract(r.value, '$[2]')"
+    ),
+}
+
+
 def _steps(wanted: dict[int, list[tuple[int, int]]]) -> dict[tuple[int, int], tuple]:
     """The steps in the wanted index ranges of each trace, merged so each is read once."""
     ranges = _merged_ranges(wanted)
-    steps: dict[tuple[int, int], tuple] = {}
-    for start in range(0, len(ranges), RANGES_PER_QUERY):
-        condition = Q()
-        for trace_id, low, high in ranges[start : start + RANGES_PER_QUERY]:
-            condition |= Q(trace_id=trace_id, index__gte=low, index__lte=high)
-        for trace_id, index, *step in Step.objects.filter(condition).values_list(
-            "trace_id", "index", "kind", "tool", "content"
-        ):
-            steps[(trace_id, index)] = tuple(step)
-    return steps
+    if connection.vendor == "postgresql":
+        params = [list(column) for column in zip(*ranges, strict=True)]
+    else:
+        params = [json.dumps(ranges)]
+    with connection.cursor() as cursor:
+        cursor.execute(_STEPS_SQL[connection.vendor], params)
+        return {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
 
 
 def rows_of(
@@ -306,26 +329,19 @@ def rows_of(
     if not kept:
         return []
     trace_ids = {item.trace_id for item in kept}
-    traces = {
-        row[0]: row[1:]
-        for row in Trace.objects.filter(pk__in=trace_ids).values_list(
-            "pk", "source__slug", "external_id", "agent", "model", "task", "step_count"
-        )
-    }
-    segments = {
-        row[0]: row[1:]
-        for row in Segment.objects.filter(
-            pk__in=[item.segment_id for item in kept if item.segment_id is not None]
-        ).values_list("pk", "start", "end", "origin", "step__index")
-    }
+    traces = {}
+    for pk, source, external_id, *rest in Trace.objects.filter(pk__in=trace_ids).values_list(
+        "pk", "source__slug", "external_id", "agent", "model", "task", "step_count"
+    ):
+        traces[pk] = (split_of(source, external_id, split), source, external_id, *rest)
     # The step of each segment and the steps before it; for a whole trace, its last steps.
     wanted: dict[int, list[tuple[int, int]]] = {}
     for item in kept:
-        if item.segment_id is not None:
-            index = segments[item.segment_id][3]
+        if item.segment is not None:
+            index = item.segment[3]
             wanted.setdefault(item.trace_id, []).append((max(0, index - context_steps), index))
-        elif context_steps and traces[item.trace_id][5]:
-            last = traces[item.trace_id][5] - 1
+        elif context_steps and traces[item.trace_id][6]:
+            last = traces[item.trace_id][6] - 1
             wanted.setdefault(item.trace_id, []).append((max(0, last - context_steps + 1), last))
     steps = _steps(wanted) if wanted else {}
     by_segment: dict[int, list[FindingFeature]] = {}
@@ -350,11 +366,11 @@ def rows_of(
 
     rows = []
     for item in kept:
-        source, external_id, agent, model, task, step_count = traces[item.trace_id]
+        split_name, source, external_id, agent, model, task, step_count = traces[item.trace_id]
         final = item.final
         assert final is not None
-        if item.segment_id is not None:
-            start, end, origin, index = segments[item.segment_id]
+        if item.segment is not None:
+            start, end, origin, index = item.segment
             kind, _, content = steps[(item.trace_id, index)]
             text = content if start is None else content[start:end]
             first = max(0, index - context_steps)
@@ -375,7 +391,7 @@ def rows_of(
             Row(
                 id=row_id,
                 level=level,
-                split=split_of(source, external_id, split),
+                split=split_name,
                 source=source,
                 trace_id=item.trace_id,
                 external_id=external_id,
@@ -407,7 +423,11 @@ def rows_of(
                         note=label.note,
                         labeled_at=label.created_at,
                     )
-                    for label in sorted(item.labels, key=lambda lb: (lb.created_at, lb.author_id))
+                    for label in (
+                        sorted(item.labels, key=lambda lb: (lb.created_at, lb.author_id))
+                        if len(item.labels) > 1
+                        else item.labels
+                    )
                 ],
                 labeled_at=max(label.created_at for label in item.labels),
             )
