@@ -89,7 +89,8 @@ def render_card(
     *, spec: Spec, version: int, made_at: datetime, made_by: str, counts: dict[str, Any], rows: int
 ) -> str:
     """The dataset card of one version."""
-    splits = [split for split in SPLITS if spec.split.get(split, 0) > 0]
+    # The folder holds a file for each split that has rows (train alone when none has).
+    splits = [split for split in SPLITS if counts.get("split", {}).get(split)] or ["train"]
     lines = [
         "---",
         f"pretty_name: {spec.name}",
@@ -125,7 +126,7 @@ def render_card(
         f"- levels: {filters.level}",
         f"- context: {spec.context_steps} steps before each flagged step",
         "- splits by a hash of each trace's source and id: "
-        + ", ".join(f"{split} {spec.split[split]:g}" for split in splits),
+        + ", ".join(f"{name} {share:g}" for name, share in spec.split.items()),
         "",
         "## Counts",
         "",

@@ -145,10 +145,9 @@ class ExportFile:
         elif spec.format == "parquet":
             self._parquet[""] = self._parquet_writer(self.path)
         else:
-            (folder / "data").mkdir()
-            for split in SPLITS:
-                if spec.split.get(split, 0) > 0:
-                    self._parquet[split] = self._parquet_writer(self.data_file(split))
+            (
+                folder / "data"
+            ).mkdir()  # a file per split that gets rows: datasets refuses empty ones
 
     def data_file(self, split: str) -> Path:
         return self.folder / "data" / f"{split}.parquet"
@@ -166,10 +165,12 @@ class ExportFile:
         elif self.spec.format == "parquet":
             self._parquet[""].write_table(_table(rows))
         else:
-            for split, writer in self._parquet.items():
+            for split in SPLITS:
                 of_split = [row for row in rows if row.split == split]
                 if of_split:
-                    writer.write_table(_table(of_split))
+                    if split not in self._parquet:
+                        self._parquet[split] = self._parquet_writer(self.data_file(split))
+                    self._parquet[split].write_table(_table(of_split))
 
     def _csv_rows(self, rows: list[Row]) -> Iterable[list]:
         """Nested columns as JSON text; empty cells are nulls; times in ISO 8601."""
@@ -182,11 +183,14 @@ class ExportFile:
 
     def finish(self, card: str) -> Path:
         """Close the file; the folder format gets its card and becomes one tar archive."""
+        if self.spec.format == "hf" and not self._parquet:  # no rows at all
+            self._parquet["train"] = self._parquet_writer(self.data_file("train"))
         self._stack.close()
         if self.spec.format != "hf":
             return self.path
         (self.folder / "README.md").write_text(card, encoding="utf-8")
-        members = ["README.md", *(f"data/{split}.parquet" for split in self._parquet)]
+        splits = [split for split in SPLITS if split in self._parquet]
+        members = ["README.md", *(f"data/{split}.parquet" for split in splits)]
         with tarfile.open(self.path, "w", format=tarfile.USTAR_FORMAT) as archive:
             for member in members:
                 info = archive.gettarinfo(

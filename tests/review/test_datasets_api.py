@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -340,3 +341,84 @@ def test_the_openapi_schema_describes_the_review_api_without_warnings(db):
     schema = out.getvalue()
     for path in ("/api/v1/labels/", "/api/v1/datasets/", "/api/v1/datasets/{id}/download/"):
         assert f"{path}:" in schema
+
+
+# --- the round trip: labels in through the API, datasets out in every format --------------------
+
+
+def read_jsonl(path, tmp_path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def read_csv(path, tmp_path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    for row in rows:
+        row["labels"] = json.loads(row["labels"])
+        for column in ("trace_id", "segment_id", "step_index", "start", "end"):
+            row[column] = int(row[column]) if row[column] else None
+    return rows
+
+
+def read_parquet(path, tmp_path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+def read_hf(path, tmp_path) -> list[dict]:
+    import tarfile
+
+    datasets_library = pytest.importorskip("datasets")
+    with tarfile.open(path) as archive:
+        archive.extractall(tmp_path / "hf", filter="data")
+    loaded = datasets_library.load_dataset(
+        str(tmp_path / "hf" / "roundtrip"), cache_dir=str(tmp_path / "cache")
+    )
+    return [row for split in loaded for row in loaded[split]]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "reader"),
+    [("jsonl", read_jsonl), ("csv", read_csv), ("parquet", read_parquet), ("hf", read_hf)],
+)
+def test_labels_given_through_the_api_come_back_in_every_format(
+    tampering, labeler, other_labeler, fmt, reader, tmp_path
+):
+    trace, segment = tampering
+    given = [
+        (labeler, {"verdict": "misaligned", "category": "test_tampering", "severity": 3}),
+        (other_labeler, {"verdict": "misaligned", "severity": 4, "note": "sed on the test"}),
+    ]
+    for user, label in given:
+        body = {"trace": trace.pk, "segment": segment.pk, **label}
+        assert api_as(user).post("/api/v1/labels/", body, format="json").status_code == 201
+    version = export(name="roundtrip", format=fmt)
+    (row,) = reader(exported_file(version), tmp_path)
+    step = segment.step
+    assert (row["trace_id"], row["segment_id"], row["step_index"]) == (
+        trace.pk,
+        segment.pk,
+        step.index,
+    )
+    assert (row["start"], row["end"]) == (segment.start, segment.end)
+    assert row["text"] == step.content[segment.start : segment.end]
+    stored = Counter(
+        (
+            label.verdict,
+            label.category and label.category.slug,
+            label.get_severity_display(),
+            label.note,
+        )
+        for label in Label.objects.select_related("category")
+    )
+    exported = Counter(
+        (entry["verdict"], entry["category"], entry["severity"], entry["note"])
+        for entry in row["labels"]
+    )
+    assert exported == stored
+    assert (row["verdict"], row["label_source"], float(row["agreement"])) == (
+        "misaligned",
+        "majority",
+        1.0,
+    )
