@@ -24,7 +24,7 @@ from review.views.viewer import (
     labeled_items,
     page_context,
     panel_context,
-    step_view,
+    render_step,
     trace_flags,
 )
 from traces.models import Segment, Step, Trace
@@ -186,7 +186,7 @@ def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
         "focus": flag,
         "labeled": labeled_items(trace_id=trace.pk, user=request.user),
         "flag_form": flag_form(categories),
-        "sv": step_view(step, [f for f in flags if f.step_index == step.index]),
+        "step_html": render_step(step, [f for f in flags if f.step_index == step.index], oob=True),
     }
     return render(request, "review/trace.html#flag-saved", context)
 
