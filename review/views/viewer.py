@@ -12,14 +12,16 @@ character, so offsets chosen in the browser (selection.js) are offsets into the 
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.defaultfilters import pluralize
@@ -66,7 +68,12 @@ class FindingView:
 
 @dataclass
 class Flag:
-    """A segment worth a reader's attention: found by current detectors, or marked by a person."""
+    """A segment worth a reader's attention: found by current detectors, or marked by a person.
+
+    What it shows (title, tooltip, severity) is worked out once: the rail and the step both print
+    it, and a page holds every flag of its trace. Ids come as text too, printed several times
+    each without going through number localisation.
+    """
 
     segment_id: int
     step_index: int
@@ -76,19 +83,27 @@ class Flag:
     created_by: str
     findings: list[FindingView] = field(default_factory=list)
 
-    @property
+    @cached_property
+    def ref(self) -> str:
+        return str(self.segment_id)
+
+    @cached_property
+    def step_ref(self) -> str:
+        return str(self.step_index)
+
+    @cached_property
     def human(self) -> bool:
         return self.origin == Segment.Origin.HUMAN
 
-    @property
+    @cached_property
     def top(self) -> FindingView | None:
         return max(self.findings, key=lambda f: f.score, default=None)
 
-    @property
+    @cached_property
     def severity(self) -> int:
         return max((f.severity for f in self.findings), default=0)
 
-    @property
+    @cached_property
     def title(self) -> str:
         """One line naming the flag: its detectors and best score, or who marked it."""
         if not self.findings:
@@ -96,7 +111,8 @@ class Flag:
         names = ", ".join(sorted({f.detector for f in self.findings}))
         return f"{names} · {self.top.score:.2f}"
 
-    def describe(self) -> str:
+    @cached_property
+    def description(self) -> str:
         """Detector, version, score, category and rationale of each finding, for tooltips."""
         if not self.findings:
             # Not who: under blind labeling, a person's flag should not say whose judgement it is.
@@ -231,7 +247,7 @@ def render_content(text: str, flags: Sequence[Flag] = (), *, diff: bool = False)
 
 def mark_piece(piece: str, flags: Sequence[Flag], *, first: bool) -> str:
     """One highlighted piece; hovering or focusing it shows its flags (CSS reads ``data-tip``)."""
-    tip = "\n\n".join(flag.describe() for flag in flags)
+    tip = "\n\n".join(flag.description for flag in flags)
     classes = ["flag"]
     if all(flag.human for flag in flags):
         classes.append("flag-human")
@@ -425,38 +441,75 @@ def window_context(
 # --- Labels of one item --------------------------------------------------------------------------
 
 
+# Revisions of one person's label shown in the panel, newest first; earlier ones are counted.
+SHOWN_REVISIONS = 10
+
+
+@dataclass
+class Revisions:
+    """One person's revisions of their label on an item: the newest ones, and how many more."""
+
+    author: str
+    labels: list[Label]
+    earlier: int
+
+
 @dataclass
 class ItemLabels:
     """The labels of an item that the viewer may see, split into theirs and everyone else's."""
 
-    mine: list[Label]
-    others: list[tuple[str, list[Label]]]
+    mine: Revisions | None
+    others: list[Revisions]
     others_hidden: bool
 
 
-def item_labels(*, trace_id: int, segment_id: int | None, viewer: AbstractBaseUser) -> ItemLabels:
-    """Every revision of every label on the item, newest first, minus what blind labeling hides.
+def item_labels(
+    *,
+    trace_id: int,
+    segment_id: int | None,
+    viewer: AbstractBaseUser,
+    labeled: Collection[int | None] | None = None,
+) -> ItemLabels:
+    """Each person's newest revisions of their label on the item (``SHOWN_REVISIONS`` of them,
+    with a count of the rest), minus what blind labeling hides.
 
     A labeler sees other people's labels only once they have submitted their own, so that two
     labels agreeing means two people judged alike. The rule is in the query, so hidden labels
-    never leave the database. Reviewers and admins see everything.
+    never leave the database. Reviewers and admins see everything. ``labeled``, the items the
+    viewer has labeled in this trace when the caller already knows them, saves the query when a
+    labeler has not labeled this one: then there is nothing they may see.
     """
-    labels = Label.objects.filter(trace_id=trace_id, segment_id=segment_id)
     reviewer = has_role(viewer, REVIEWER)
+    if not reviewer and labeled is not None and segment_id not in labeled:
+        return ItemLabels(mine=None, others=[], others_hidden=True)
+    labels = Label.objects.filter(trace_id=trace_id, segment_id=segment_id)
     if not reviewer:
         submitted = Label.objects.filter(
             trace_id=OuterRef("trace_id"), segment_id=segment_id, author=viewer
         )
         labels = labels.filter(Q(author=viewer) | Exists(submitted))
-    mine: list[Label] = []
-    others: dict[str, list[Label]] = defaultdict(list)
-    for label in labels.select_related("author", "category").order_by("author_id", "-revision"):
-        if label.author_id == viewer.pk:
-            mine.append(label)
-        else:
-            others[label.author.get_username()].append(label)
+    author = [F("author_id")]
+    newest_first = [F("revision").desc(), F("pk").desc()]
+    labels = (
+        labels.select_related("author", "category")
+        .annotate(
+            newest=Window(RowNumber(), partition_by=author, order_by=newest_first),
+            revisions=Window(Count("pk"), partition_by=author),
+        )
+        .filter(newest__lte=SHOWN_REVISIONS)
+        .order_by("author_id", "-revision", "-pk")
+    )
+    by_author: dict[int, Revisions] = {}
+    for label in labels:
+        history = by_author.get(label.author_id)
+        if history is None:
+            history = by_author[label.author_id] = Revisions(
+                label.author.get_username(), [], max(label.revisions - SHOWN_REVISIONS, 0)
+            )
+        history.labels.append(label)
+    mine = by_author.pop(viewer.pk, None)
     return ItemLabels(
-        mine=mine, others=list(others.items()), others_hidden=not reviewer and not mine
+        mine=mine, others=list(by_author.values()), others_hidden=not reviewer and not mine
     )
 
 
@@ -473,7 +526,7 @@ def labeled_items(*, trace_id: int, user: AbstractBaseUser) -> set[int | None]:
 def initial_label(flag: Flag | None, labels: ItemLabels) -> dict:
     """Start from the person's last revision; else from what the detectors suggest."""
     if labels.mine:
-        last = labels.mine[0]
+        last = labels.mine.labels[0]
         return {
             "verdict": last.verdict,
             "category": last.category.slug if last.category else "",
@@ -495,10 +548,14 @@ def panel_context(
     queue: Queue | None,
     form: LabelForm | None = None,
     saved: Label | None = None,
+    labeled: Collection[int | None] | None = None,
 ) -> dict:
     """What the ``panel`` partial needs to show one item (a segment, or the whole trace when
-    ``segment_id`` is None): its flag if it is one, the form and the label history."""
-    labels = item_labels(trace_id=trace.pk, segment_id=segment_id, viewer=request.user)
+    ``segment_id`` is None): its flag if it is one, the form and the label history.
+    ``labeled``: the items the viewer has labeled in this trace, if known."""
+    labels = item_labels(
+        trace_id=trace.pk, segment_id=segment_id, viewer=request.user, labeled=labeled
+    )
     if form is None:
         form = LabelForm(
             initial=initial_label(flag, labels), categories=categories, auto_id="label-%s"
@@ -564,13 +621,14 @@ def page_context(
         (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
         for key, value in (trace.metadata or {}).items()
     ]
+    labeled = labeled_items(trace_id=trace.pk, user=request.user)
     return {
         "trace": trace,
         "metadata": metadata,
         "flags": flags,
         "focus": focus,
         "queue": queue,
-        "labeled": labeled_items(trace_id=trace.pk, user=request.user),
+        "labeled": labeled,
         "flag_form": flag_form(categories),
         **window_context(trace, start, steps, window_flags, lead=True, tail=True),
         **panel_context(
@@ -581,6 +639,7 @@ def page_context(
             categories=categories,
             queue=queue,
             form=form,
+            labeled=labeled,
         ),
     }
 
