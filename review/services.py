@@ -11,8 +11,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from review.models import Assignment, Category, Decision, Label, Queue
@@ -29,16 +28,19 @@ def _held(queue: Queue, item_field: str, **lookup: object) -> QuerySet[Assignmen
     return held.filter(segment__isnull=True) if item_field == "trace" else held
 
 
-def _holders(queue: Queue, item_field: str) -> Coalesce:
-    """How many people hold each candidate item, as a subquery."""
-    held = _held(queue, item_field, **{item_field: OuterRef("pk")})
-    counted = held.values(item_field).annotate(n=Count("pk")).values("n")[:1]
-    return Coalesce(Subquery(counted), 0)
+def _items_held(held: QuerySet[Assignment], item_field: str) -> QuerySet[Assignment]:
+    """The items ``held`` holds, as a subquery for ``pk__in`` (never NULL, which would make
+    ``NOT IN`` exclude everything)."""
+    return held.filter(**{f"{item_field}__isnull": False}).values(item_field)
 
 
 def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
     """Lease the next item of ``queue`` to ``user``: their current lease if they hold one, else
-    the first item in the queue's order that they have not labeled and that has room."""
+    the first item in the queue's order that they have not labeled and that has room.
+
+    The items that are full are found by one grouped scan of the queue's assignments rather than
+    by counting each candidate's, so a claim's cost does not grow with the queue's assignments
+    times its items."""
     item_field = "segment" if queue.level == Queue.Level.SEGMENT else "trace"
     now = timezone.now()
     with transaction.atomic():
@@ -51,38 +53,43 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
         )
         if current is not None:
             return current
-        mine = _held(queue, item_field, user=user)
+        full = (
+            _items_held(_held(queue, item_field), item_field)
+            .annotate(holders=Count("pk"))
+            .filter(holders__gte=queue.overlap)
+            .values(item_field)
+        )
         candidates = (
             queue_items(queue)
-            .exclude(pk__in=mine.values(item_field))
-            .annotate(holders=_holders(queue, item_field))
-            .filter(holders__lt=queue.overlap)
+            .exclude(pk__in=_items_held(_held(queue, item_field, user=user), item_field))
+            .exclude(pk__in=full)
         )
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        trace_of = "step__trace_id" if item_field == "segment" else "pk"
+        candidates = candidates.values_list("pk", trace_of)
         passed_over: list[int] = []
         while True:
             item = candidates.exclude(pk__in=passed_over).first()
             if item is None:
                 return None
-            # The count in the query above may predate a claim that committed just before the
-            # row lock was taken; counted again now, under the lock, it cannot change.
-            if _held(queue, item_field, **{f"{item_field}_id": item.pk}).count() < queue.overlap:
+            item_id, trace_id = item
+            # The query above may predate a claim that committed just before the row lock was
+            # taken; counted again now, under the lock, it cannot change.
+            if _held(queue, item_field, **{f"{item_field}_id": item_id}).count() < queue.overlap:
                 break
-            passed_over.append(item.pk)
-        trace_id = item.step.trace_id if isinstance(item, Segment) else item.pk
-        lookup = {"queue": queue, "user": user, item_field: item}
-        if item_field == "trace":
+            passed_over.append(item_id)
+        lookup = {"queue": queue, "user": user, "trace_id": trace_id}
+        if item_field == "segment":
+            lookup["segment_id"] = item_id
+        else:
             lookup["segment"] = None
-        assignment, _ = Assignment.objects.update_or_create(
-            **lookup,
-            defaults={
-                "trace_id": trace_id,
-                "leased_until": now + timedelta(seconds=queue.lease_seconds),
-                "submitted_at": None,
-            },
-        )
-        return assignment
+        lease = {"leased_until": now + timedelta(seconds=queue.lease_seconds), "submitted_at": None}
+        # Only a lease of theirs that expired unsubmitted can be there already: the candidates
+        # left out everything they hold.
+        if Assignment.objects.filter(**lookup).update(**lease):
+            return Assignment.objects.get(**lookup)
+        return Assignment.objects.create(**lookup, **lease)
 
 
 @dataclass(frozen=True)

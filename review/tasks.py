@@ -21,8 +21,11 @@ def index_for_search(trace_ids: list[int]) -> int:
 
 @shared_task(**OPTIONS)
 def sweep_search_index() -> int:
-    """Queue the traces of the last day whose steps still lack search documents."""
-    trace_ids = search.unindexed_traces(since=timedelta(days=1), limit=5000)
+    """Queue the traces, however old, whose search documents are still missing a while after
+    they were stored."""
+    trace_ids = search.unindexed_traces(
+        older_than=timedelta(seconds=settings.TRACEWATCH_SWEEP_PENDING_AFTER), limit=5000
+    )
     for start in range(0, len(trace_ids), 500):
         enqueue(index_for_search, trace_ids[start : start + 500])
     return len(trace_ids)

@@ -109,6 +109,19 @@ def test_an_abandoned_item_returns_to_the_queue_when_its_lease_expires():
 
 
 @pytest.mark.django_db
+def test_a_labeler_whose_lease_expired_gets_the_item_again_on_the_same_assignment():
+    flagged_segments(1)
+    queue = Queue.objects.create(name="q", overlap=1)
+    ana = User.objects.create_user("ana")
+    first = claim_next(queue=queue, user=ana)
+    Assignment.objects.filter(pk=first.pk).update(leased_until=timezone.now() - timedelta(1))
+    again = claim_next(queue=queue, user=ana)
+    assert (again.pk, again.segment_id) == (first.pk, first.segment_id)
+    assert again.leased_until > timezone.now()
+    assert Assignment.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_labels_are_revisions_and_the_history_stays():
     flagged_segments(1)
     queue = Queue.objects.create(name="q")

@@ -62,6 +62,10 @@ class Trace(models.Model):
         max_length=16, choices=ReviewState.choices, default=ReviewState.UNREVIEWED
     )
     max_severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.NONE)
+    search_indexed = models.BooleanField(
+        default=False,
+        help_text="Its steps' full-text search documents are written (PostgreSQL only).",
+    )
     ingested_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -78,6 +82,13 @@ class Trace(models.Model):
             models.Index(fields=["-max_severity", "-ingested_at"], name="trace_by_severity_time"),
             models.Index(fields=["-ingested_at", "-id"], name="trace_by_time"),
             models.Index(fields=["model"], name="trace_by_model"),
+            # Holds only traces whose search documents are not written yet, so the sweep that
+            # finds them reads those and nothing else, however old.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(search_indexed=False),
+                name="trace_search_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -303,6 +303,7 @@ def _trace_fields(p: Parsed) -> dict:
         "secrets_masked": p.secrets_masked,
         "detection_state": Trace.DetectionState.PENDING,
         "max_severity": 0,
+        "search_indexed": False,
     }
 
 

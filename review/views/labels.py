@@ -18,13 +18,14 @@ from review.forms import LabelForm
 from review.models import Queue, Verdict
 from review.services import LabelInput, claim_next, save_label
 from review.views.viewer import (
+    Flag,
     active_categories,
     find_flag,
     flag_form,
     labeled_items,
     page_context,
     panel_context,
-    step_view,
+    render_step,
     trace_flags,
 )
 from traces.models import Segment, Step, Trace
@@ -50,17 +51,21 @@ def posted_queue(request: HttpRequest) -> Queue | None:
     return Queue.objects.filter(pk=int(value)).first() if value.isdigit() else None
 
 
-def item_segment(request: HttpRequest, trace: Trace) -> tuple[bool, int | None]:
-    """The item named by ``segment`` (empty: the whole trace); False when it is not one of this
-    trace's segments."""
+def item_flag(request: HttpRequest, trace: Trace) -> tuple[bool, int | None, Flag | None]:
+    """The item named by ``segment`` (empty: the whole trace) and its flag when it is one; False
+    when it is not one of this trace's segments. One query for a flag; a segment that is not a
+    flag now (its detector's version moved on) takes a second."""
     value = request.POST.get("segment", "") if request.method == "POST" else ""
     value = value or request.GET.get("segment", "")
     if not value:
-        return True, None
+        return True, None, None
     if not value.isdigit():
-        return False, None
-    exists = Segment.objects.filter(pk=int(value), step__trace_id=trace.pk).exists()
-    return exists, int(value)
+        return False, None, None
+    segment_id = int(value)
+    flag = find_flag(trace_flags(trace_id=trace.pk, segment_id=segment_id), segment_id)
+    if flag is not None:
+        return True, segment_id, flag
+    return Segment.objects.filter(pk=segment_id, step__trace_id=trace.pk).exists(), segment_id, None
 
 
 @role_required(LABELER)
@@ -70,10 +75,9 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
     the viewer may see. POST: save a label as a new revision; with ``next`` and a queue, send
     the browser on to the queue's next item."""
     trace = get_object_or_404(Trace, pk=trace_id)
-    known, segment_id = item_segment(request, trace)
+    known, segment_id, flag = item_flag(request, trace)
     if not known:
         return HttpResponse("That segment is not part of this trace.", status=400)
-    flag = find_flag(trace_flags(trace_id=trace.pk, segment_id=segment_id), segment_id)
     queue = posted_queue(request)
     categories = active_categories()
 
@@ -113,12 +117,8 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
     if not request.htmx:
         step = flag.step_index if flag else None
         return redirect(trace_url(trace.pk, queue=queue, segment_id=segment_id, step=step))
-    context = panel(saved=saved) | {
-        "flags": trace_flags(trace_id=trace.pk),
-        "labeled": labeled_items(trace_id=trace.pk, user=request.user),
-        "focus": flag,
-    }
-    return render(request, "review/trace.html#label-saved", context)
+    # The rail changes only by this item's tick, which the partial sends out of band.
+    return render(request, "review/trace.html#label-saved", panel(saved=saved))
 
 
 @role_required(LABELER)
@@ -186,7 +186,7 @@ def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
         "focus": flag,
         "labeled": labeled_items(trace_id=trace.pk, user=request.user),
         "flag_form": flag_form(categories),
-        "sv": step_view(step, [f for f in flags if f.step_index == step.index]),
+        "step_html": render_step(step, [f for f in flags if f.step_index == step.index], oob=True),
     }
     return render(request, "review/trace.html#flag-saved", context)
 

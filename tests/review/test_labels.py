@@ -1,6 +1,8 @@
 """Labeling in the console: saving revisions, rejected input, blind labeling, spans flagged by
 people, the next item of a queue, and who may do any of it."""
 
+import re
+
 import pytest
 from django.conf import settings
 from django.shortcuts import resolve_url
@@ -9,6 +11,7 @@ from django.urls import reverse
 
 from review.models import Assignment, Category, Label, Queue
 from review.services import LabelInput, save_label
+from review.views.viewer import SHOWN_REVISIONS
 from tests.review.conftest import HTMX, TAMPERING_STEPS, client_for, flag, make_trace
 from tests.review.pages import step_text, texts
 from traces.models import Segment
@@ -104,9 +107,11 @@ def test_saving_a_label_stores_it_and_shows_it_in_the_history(labeler, tampering
     assert "Saved revision 1" in html
     history = texts(html, class_="history")[0]
     assert "rev 1" in history and "Test tampering" in history and "skips it" in history
-    # The rail, swapped out of band, now ticks the item.
-    assert 'id="flag-rail" class="rail" aria-label="Flags" hx-swap-oob="outerHTML"' in html
-    assert 'title="You labeled this"' in html
+    # The item's place in the rail, swapped out of band, now holds a tick.
+    tick = f'<span id="labeled-{segment.pk}" class="labeled" hx-swap-oob="outerHTML">'
+    assert tick + '<span class="done" title="You labeled this">' in html
+    page = client_for(labeler).get(reverse("review:trace", args=[trace.pk])).content.decode()
+    assert f'<span id="labeled-{segment.pk}" class="labeled"><span class="done"' in page
 
 
 def test_changing_a_label_adds_a_revision_and_keeps_the_history(labeler, tampering):
@@ -121,6 +126,18 @@ def test_changing_a_label_adds_a_revision_and_keeps_the_history(labeler, tamperi
     history = texts(response.content.decode(), class_="history")[0]
     assert "rev 2" in history and "rev 1" in history
     assert history.index("on reflection") < history.index("first look")  # newest first
+
+
+def test_the_history_shows_the_newest_revisions_and_counts_the_rest(labeler, tampering):
+    trace, segment = tampering
+    client = client_for(labeler)
+    for n in range(SHOWN_REVISIONS + 2):
+        response = post_label(client, trace, segment, note=f"look {n}")
+    history = texts(response.content.decode(), class_="history")[0]
+    shown = [int(n) for n in re.findall(r"rev (\d+)", history)]
+    assert shown == list(range(SHOWN_REVISIONS + 2, 2, -1))  # newest first, down to rev 3
+    assert "2 earlier revisions, not shown." in history
+    assert Label.objects.count() == SHOWN_REVISIONS + 2  # all kept
 
 
 def test_a_label_of_the_whole_trace_has_no_segment(labeler, tampering):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from detection.models import Detector, Finding
 from review.models import Label, Queue
-from review.search import index_traces
+from review.search import index_traces, unindexed_traces
 from review.selectors import matching_steps, parse_filters, queue_progress
 from review.services import LabelInput, save_label
 from tests.review.conftest import HTMX, client_for, flag, make_trace, make_user
@@ -526,6 +526,23 @@ def test_steps_are_found_only_once_their_search_documents_are_written():
     assert not matching_steps("flaky").filter(trace=trace).exists()
     assert index_traces([trace.pk]) == 1
     assert matching_steps("flaky").filter(trace=trace).exists()
+
+
+@pytest.mark.postgres
+def test_the_search_sweep_finds_traces_missing_documents_however_old():
+    lost = make_trace([("reasoning", "its task was lost")], external_id="lost", searchable=False)
+    done = make_trace([("reasoning", "indexed long ago")], external_id="done")
+    long_ago = timezone.now() - timedelta(days=400)
+    Trace.objects.filter(pk__in=[lost.pk, done.pk]).update(updated_at=long_ago)
+    make_trace([("reasoning", "its task is on its way")], external_id="new", searchable=False)
+    assert unindexed_traces(older_than=timedelta(minutes=2), limit=100) == [lost.pk]
+    # Read through the partial index of unindexed traces, not by scanning traces or steps.
+    query = Trace.objects.filter(search_indexed=False, updated_at__lt=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        assert "trace_search_pending" in query.explain()
+    index_traces([lost.pk])
+    assert unindexed_traces(older_than=timedelta(minutes=2), limit=100) == []
 
 
 @pytest.mark.postgres
