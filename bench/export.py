@@ -61,6 +61,7 @@ from django.db import connection, transaction  # noqa: E402
 
 from detection.models import Detector, Finding  # noqa: E402
 from review.models import Category, Decision, Label  # noqa: E402
+from traces import services  # noqa: E402
 from traces.models import Segment, Source, Step, Trace  # noqa: E402
 
 User = get_user_model()
@@ -249,19 +250,7 @@ TRACE_COLUMNS = [
     "ingested_at",
     "updated_at",
 ]
-STEP_COLUMNS = [
-    "id",
-    "trace_id",
-    "index",
-    "kind",
-    "content",
-    "tool",
-    "call_id",
-    "arguments",
-    "timestamp",
-    "token_count",
-    "metadata",
-]
+STEP_COLUMNS = ["id", *services.STEP_COLUMNS]
 KIND_CYCLE = ["reasoning", "tool_call", "tool_result", "assistant"]
 
 

@@ -380,7 +380,6 @@ def rows_of(
         else:
             start = end = origin = index = kind = text = None
             context_range = range(max(0, step_count - context_steps), step_count)
-            context_range = context_range if context_steps else range(0)
             findings_of = by_trace.get(item.trace_id, [])
             level, row_id = "trace", f"trace-{item.trace_id}"
         context = []
