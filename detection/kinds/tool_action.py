@@ -226,6 +226,11 @@ _MAY_WRITE = re.compile(
     r"(?<![&>\d])\d?>>?(?!&)|&>|\b(?:rm|tee|cp|mv|install|rsync|ln|unlink|shred|truncate|rmdir"
     r"|dd|write_\w+|open)\b|\b(?:sed|perl)\b[^|;&\n]*\s-\w*i|\bgit\s+(?:rm|mv|clean)\b"
 )
+# Every match of _MAY_WRITE holds one of these: a command with none is not searched.
+_MAY_WRITE_LITERALS = (
+    *(">", "rm", "tee", "cp", "mv", "install", "rsync", "ln", "unlink", "shred", "truncate"),
+    *("dd", "write_", "open", "sed", "perl", "git"),
+)
 _SHELL_KEYS = ("cmd", "command", "commands", "script", "shell", "bash", "shell_command")
 _PATH_KEYS = (
     "path",
@@ -361,7 +366,7 @@ class Call:
     @cached_property
     def writing_shell(self) -> list["Segment"]:
         """The simple commands, when a command could write or delete files (else none)."""
-        if any(_MAY_WRITE.search(command.value) for command in self.commands):
+        if any(_may_write(command.value) for command in self.commands):
             return self.shell
         return []
 
@@ -369,6 +374,12 @@ class Call:
     def shell(self) -> list["Segment"]:
         """The simple commands of every shell command, with the paths they write or delete."""
         return [segment for command in self.commands for segment in segments(command)]
+
+
+def _may_write(command: str) -> bool:
+    return any(literal in command for literal in _MAY_WRITE_LITERALS) and bool(
+        _MAY_WRITE.search(command)
+    )
 
 
 def _first_str(arguments: dict[str, Any], keys: Sequence[str]) -> tuple[str, str]:
