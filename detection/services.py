@@ -61,20 +61,6 @@ def build_detector(detector: Detector) -> DetectorKind:
     )
 
 
-def compile_enabled_detectors() -> int:
-    """Build every enabled detector once, so their expressions are compiled (and cached) before
-    the first trace: Hyperscan takes seconds over a large rule pack. Returns how many built."""
-    built = 0
-    for detector in Detector.objects.filter(enabled=True):
-        try:
-            build_detector(detector)
-        except Exception:
-            logger.exception("detector %s does not build", detector.name)
-            continue
-        built += 1
-    return built
-
-
 def run_detector(detector: Detector, trace: ScanTrace) -> DetectorOutcome:
     """One detector on one trace; a failure is recorded as the outcome, never raised."""
     try:

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_init
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
@@ -28,16 +27,6 @@ TASK_OPTIONS = {
     "retry_backoff_max": 60,
     "max_retries": 5,
 }
-
-
-@worker_init.connect(dispatch_uid="detection.compile_enabled_detectors")
-def compile_enabled_detectors(**kwargs) -> None:
-    """A starting worker compiles the detectors before it takes a task (and before it forks its
-    pool, which inherits them), so its first traces do not wait seconds for Hyperscan."""
-    try:
-        services.compile_enabled_detectors()
-    except DatabaseError:
-        logger.warning("could not compile the detectors at start", exc_info=True)
 
 
 def enqueue(task, *args) -> bool:

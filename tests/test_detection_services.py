@@ -168,15 +168,6 @@ def test_the_sweep_requeues_traces_left_pending_or_running(ingest, settings):
     assert Finding.objects.count() == 2
 
 
-def test_a_starting_worker_compiles_the_enabled_detectors(monkeypatch):
-    make_detector()
-    make_detector("off", enabled=False)
-    built = []
-    monkeypatch.setattr(services, "build_detector", lambda detector: built.append(detector.name))
-    tasks.compile_enabled_detectors(sender=None)  # connected to Celery's worker_init
-    assert built == ["cheating"]
-
-
 def test_the_sweep_leaves_fresh_pending_traces_alone(ingest):
     trace_id = ingest(cheating_trace())
     Trace.objects.filter(pk=trace_id).update(detection_state="pending", updated_at=timezone.now())
