@@ -179,7 +179,7 @@ def scan_throughput(args: argparse.Namespace) -> None:
     engine = (
         "re, every expression on every step (no prefilter)"
         if args.no_prefilter
-        else "Hyperscan gate and prefilter + re"
+        else "Hyperscan prefilter + re"
         if regexset.hyperscan
         else "pure-Python prefilter + re"
     )
