@@ -5,10 +5,8 @@ A rule pack holds a hundred expressions and nearly every step matches none of th
 expression's parse tree we take sets of literals that every match must contain (for
 ``\b(?:hard[- ]?code|special[- ]?case)\s+the\s+tests`` that is {"hard-code", "hard code",
 "hardcode", "special-case", ...}) and, when it has them, the literals every match starts with.
-With Hyperscan, a first pass over a step with every expression compiled in its prefiltering
-mode (an approximation that may match more, never less) rules out all of them on nearly every
-step; where some remain, one Hyperscan pass with all those literals (its literal matcher runs at
-GB/s) tells which of them may match and where their leading literals occur; ``re`` then tries
+One Hyperscan pass over a step with all those literals (its literal matcher runs at GB/s)
+tells which expressions may match and where their leading literals occur; ``re`` then tries
 each such expression only at those positions (or, without leading literals, over the text), and
 reports the matches with their character offsets. Without Hyperscan the same literals are looked
 for with ``in`` and ``find`` on the text. Either way the prefilter only rules out expressions and
@@ -256,37 +254,28 @@ class RegexSet:
         prefilter = self._prefilter
         ascii = text.isascii()
         data = b""
-        allowed: set[int] | None = None
         if prefilter.database is not None and hyperscan is not None:
             try:
                 data = text.encode("utf-8")
             except UnicodeEncodeError:  # a lone surrogate: Hyperscan needs valid UTF-8
                 return [(i, None) for i in range(len(self.compiled))]
-            if prefilter.gate is not None:
-                allowed = set(prefilter.ungated)
-                prefilter.gate.scan(
-                    data, match_event_handler=_admit, context=allowed, scratch=self._scratch(True)
-                )
-                if not allowed:
-                    return []
             # Which literals occur; for the literals expressions are anchored on, where each
             # occurrence ends.
             ends: dict[int, list[int]] = {}
             prefilter.database.scan(
-                data, match_event_handler=_collect, context=ends, scratch=self._scratch(False)
+                data, match_event_handler=_collect, context=ends, scratch=self._scratch()
             )
         else:
             lowered = text.lower() if ascii else text.translate(_ASCII_LOWER)
             ends = _find_all(lowered, prefilter.lowered, prefilter.anchors)
             data = b""  # offsets are characters already
-        return self._choose(text, ends, data, allowed)
+        return self._choose(text, ends, data)
 
     def _choose(
-        self, text: str, ends: dict[int, list[int]], data: bytes, allowed: set[int] | None
+        self, text: str, ends: dict[int, list[int]], data: bytes
     ) -> list[tuple[int, list[int] | None]]:
         """From the literals found in ``text`` (ends in bytes of ``data``, or in characters
-        when ``data`` is empty): the expressions that may match and where they may start
-        (only among ``allowed``, when the gate has ruled out the others)."""
+        when ``data`` is empty): the expressions that may match and where they may start."""
         prefilter = self._prefilter
         ascii = text.isascii()
         present = set(ends)
@@ -294,8 +283,6 @@ class RegexSet:
         owners = prefilter.owners
         for literal in present:
             maybe.update(owners[literal])
-        if allowed is not None:
-            maybe &= allowed
         # An owner of a present literal has its one required set met; more sets need a look.
         factors = prefilter.factors
         for index in maybe & prefilter.several:
@@ -322,14 +309,11 @@ class RegexSet:
             plan.append((index, starts))
         return plan
 
-    def _scratch(self, gate: bool) -> "hyperscan.Scratch":
-        # Scratch space is per thread and database: a scan in progress owns it.
-        name = "gate_scratch" if gate else "scratch"
-        scratch = getattr(self._local, name, None)
+    def _scratch(self) -> "hyperscan.Scratch":
+        # Scratch space is per thread: a scan in progress owns it.
+        scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            prefilter = self._prefilter
-            scratch = hyperscan.Scratch(prefilter.gate if gate else prefilter.database)
-            setattr(self._local, name, scratch)
+            scratch = self._local.scratch = hyperscan.Scratch(self._prefilter.database)
         return scratch
 
 
@@ -350,10 +334,6 @@ def _matches(
         if match is not None:
             yield match
             resume = match.end()
-
-
-def _admit(expression: int, start: int, end: int, flags: int, allowed: set[int]) -> None:
-    allowed.add(expression)
 
 
 def _collect(literal: int, start: int, end: int, flags: int, ends: dict[int, list[int]]) -> None:
@@ -419,10 +399,6 @@ class _Prefilter:
     leading: tuple[frozenset[int] | None, ...]
     always: tuple[int, ...]
     database: "hyperscan.Database | None" = None
-    # The expressions in Hyperscan's prefiltering mode, each reported once if it may match; the
-    # ungated ones (which Hyperscan cannot compile) are always candidates.
-    gate: "hyperscan.Database | None" = None
-    ungated: tuple[int, ...] = ()
 
 
 def _database(literals: tuple[str, ...], anchors: frozenset[int]) -> "hyperscan.Database":
@@ -438,140 +414,6 @@ def _database(literals: tuple[str, ...], anchors: frozenset[int]) -> "hyperscan.
             for i in range(len(literals))
         ],
         literal=True,
-    )
-    return database
-
-
-def _gate(
-    patterns: tuple[str, ...], flags: int
-) -> tuple["hyperscan.Database | None", tuple[int, ...]]:
-    """The expressions in Hyperscan's prefiltering mode: a superset of each one's matches, so a
-    text it reports nothing for has no match. Each is rewritten from Python's own parse of it
-    (so both read it alike) and only ever widened: look-arounds dropped, back-references as
-    anything, case folded, ``^`` and ``$`` at every line. Expressions it cannot compile are left
-    ungated: always candidates."""
-    indexes, expressions = [], []
-    for index, pattern in enumerate(patterns):
-        try:
-            expressions.append(_widened(pattern, flags))
-        except (re.error, RecursionError, ValueError, KeyError):
-            continue
-        indexes.append(index)
-    gated = indexes
-    try:
-        database = _compile_gate(expressions, indexes) if indexes else None
-    except hyperscan.error:
-        gated = []
-        for index, expression in zip(indexes, expressions, strict=True):
-            try:
-                _compile_gate([expression], [index])
-            except hyperscan.error:
-                continue
-            gated.append(index)
-        chosen = set(gated)
-        kept = [(i, e) for i, e in zip(indexes, expressions, strict=True) if i in chosen]
-        database = _compile_gate([e for _, e in kept], gated) if kept else None
-    chosen = set(gated)
-    return database, tuple(i for i in range(len(patterns)) if i not in chosen)
-
-
-_GATE_AT = {
-    sre.AT_BEGINNING: "^",
-    sre.AT_BEGINNING_STRING: "^",
-    sre.AT_END: "$",
-    sre.AT_END_STRING: "$",
-    sre.AT_BOUNDARY: r"\b",
-    sre.AT_NON_BOUNDARY: r"\B",
-}
-_GATE_CATEGORY = {
-    sre.CATEGORY_DIGIT: r"\d",
-    sre.CATEGORY_NOT_DIGIT: r"\D",
-    sre.CATEGORY_SPACE: r"\s",
-    sre.CATEGORY_NOT_SPACE: r"\S",
-    sre.CATEGORY_WORD: r"\w",
-    sre.CATEGORY_NOT_WORD: r"\W",
-}
-
-
-def _widened(pattern: str, flags: int) -> str:
-    """``pattern`` as a PCRE expression for Hyperscan that matches at least what Python's
-    ``re`` matches with ``flags`` (ASCII classes in both)."""
-    return _items(sre_parse.parse(pattern, flags), bool(flags & re.DOTALL))
-
-
-def _char(code: int) -> str:
-    return chr(code) if chr(code).isascii() and chr(code).isalnum() else f"\\x{{{code:x}}}"
-
-
-def _items(items: Sequence[tuple[object, object]], dotall: bool) -> str:
-    out = []
-    for op, av in items:
-        if op is sre.LITERAL:
-            out.append(_char(av))  # type: ignore[arg-type]
-        elif op is sre.NOT_LITERAL:
-            out.append(f"[^{_char(av)}]")  # type: ignore[arg-type]
-        elif op is sre.ANY:
-            out.append(r"[\s\S]" if dotall else ".")
-        elif op is sre.IN:
-            out.append(_class(av))  # type: ignore[arg-type]
-        elif op is sre.AT:
-            out.append(_GATE_AT[av])  # type: ignore[index]
-        elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            continue  # zero width: dropping it only widens
-        elif op is sre.GROUPREF:
-            out.append(r"[\s\S]*")
-        elif op is sre.SUBPATTERN:
-            _, add, remove, sub = av  # type: ignore[misc]
-            inner = (dotall or bool(add & re.DOTALL)) and not remove & re.DOTALL
-            out.append(f"(?:{_items(sub, inner)})")
-        elif op is sre.ATOMIC_GROUP:
-            out.append(f"(?:{_items(av, dotall)})")  # type: ignore[arg-type]
-        elif op is sre.BRANCH:
-            out.append("(?:" + "|".join(_items(b, dotall) for b in av[1]) + ")")  # type: ignore[index]
-        elif op is sre.GROUPREF_EXISTS:
-            _, yes, no = av  # type: ignore[misc]
-            out.append(f"(?:{_items(yes, dotall)}|{_items(no, dotall) if no else ''})")
-        elif op in _REPEATS:
-            low, high, sub = av  # type: ignore[misc]
-            bound = "" if high == sre.MAXREPEAT else str(high)
-            out.append(f"(?:{_items(sub, dotall)}){{{low},{bound}}}")
-        else:
-            raise ValueError(f"no Hyperscan form for {op}")
-    return "".join(out)
-
-
-def _class(av: Sequence[tuple[object, object]]) -> str:
-    parts = []
-    negate = False
-    for op, value in av:
-        if op is sre.NEGATE:
-            negate = True
-        elif op is sre.LITERAL:
-            parts.append(_char(value))  # type: ignore[arg-type]
-        elif op is sre.RANGE:
-            parts.append(f"{_char(value[0])}-{_char(value[1])}")  # type: ignore[index]
-        elif op is sre.CATEGORY:
-            parts.append(_GATE_CATEGORY[value])  # type: ignore[index]
-        else:
-            raise ValueError(f"no Hyperscan form for {op} in a class")
-    return f"[{'^' if negate else ''}{''.join(parts)}]"
-
-
-_GATE_FLAGS = (
-    (hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH)
-    | (hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_CASELESS)
-    if hyperscan
-    else 0
-)
-
-
-def _compile_gate(expressions: list[str], ids: list[int]) -> "hyperscan.Database":
-    database = hyperscan.Database()
-    database.compile(
-        expressions=[expression.encode() for expression in expressions],
-        ids=ids,
-        elements=len(ids),
-        flags=[_GATE_FLAGS] * len(ids),
     )
     return database
 
@@ -609,11 +451,9 @@ def _prefilter(patterns: tuple[str, ...], flags: int, accelerate: bool) -> _Pref
             leading.append(None)
     literals = tuple(ids)
     anchors = frozenset(i for lead in leading if lead for i in lead)
-    database = gate = None
-    ungated: tuple[int, ...] = ()
+    database = None
     if accelerate and literals:
         database = _database(literals, anchors)
-        gate, ungated = _gate(patterns, flags)
     return _Prefilter(
         literals,
         tuple(literal.translate(_ASCII_LOWER) for literal in literals),
@@ -626,6 +466,4 @@ def _prefilter(patterns: tuple[str, ...], flags: int, accelerate: bool) -> _Pref
         tuple(leading),
         tuple(always),
         database,
-        gate,
-        ungated,
     )
