@@ -395,7 +395,16 @@ class FindingAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(DetectionRun)
 class DetectionRunAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ["trace", "detector", "detector_version", "state", "hits", "finished_at"]
+    list_display = [
+        "trace",
+        "detector",
+        "detector_version",
+        "state",
+        "hits",
+        "finished_at",
+        "attempts",
+        "retry_at",
+    ]
     list_filter = ["state", "detector", "finished_at"]
     list_select_related = ["trace", "detector"]
     search_fields = ["trace__external_id", "error"]

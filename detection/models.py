@@ -76,12 +76,24 @@ class DetectionRun(models.Model):
     hits = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField()
+    # Failed runs in a row at this detector version; a failure that may pass later (an endpoint
+    # down or rate limiting) is tried again by the sweep from ``retry_at``, a bounded number of
+    # times with growing waits.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["trace", "detector"], name="one_run_per_detector")
         ]
-        indexes = [models.Index(fields=["detector", "state"], name="run_by_detector_state")]
+        indexes = [
+            models.Index(fields=["detector", "state"], name="run_by_detector_state"),
+            models.Index(
+                fields=["retry_at"],
+                name="run_retry_due",
+                condition=models.Q(retry_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.detector_id} on {self.trace_id}: {self.state}"

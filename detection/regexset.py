@@ -286,8 +286,10 @@ class RegexSet:
         # An owner of a present literal has its one required set met; more sets need a look.
         factors = prefilter.factors
         for index in maybe & prefilter.several:
-            if any(f.isdisjoint(present) for f in factors[index]):
-                maybe.discard(index)
+            for literals in factors[index]:
+                if literals.isdisjoint(present):
+                    maybe.discard(index)
+                    break
         leading = prefilter.leading
         sizes = prefilter.sizes if data else prefilter.lengths
         plan: list[tuple[int, list[int] | None]] = []
@@ -296,10 +298,11 @@ class RegexSet:
             if lead is None:
                 plan.append((index, None))
                 continue
-            hits = [literal for literal in lead if literal in ends]
+            hits = lead & present
             if len(hits) == 1:
-                size = sizes[hits[0]]
-                starts = [end - size for end in ends[hits[0]]]
+                [literal] = hits
+                size = sizes[literal]
+                starts = [end - size for end in ends[literal]]
             elif hits:
                 starts = sorted({e - sizes[lit] for lit in hits for e in ends[lit]})
             else:

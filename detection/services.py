@@ -8,7 +8,9 @@ died halfway, a backfill) leaves exactly the same rows.
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -26,6 +28,9 @@ class DetectorOutcome:
     detector: Detector
     hits: list[Hit]
     error: str = ""
+    # Trying again later may succeed: the kind's exception said so (``transient``), as an
+    # endpoint that is down, slow or rate limiting does.
+    transient: bool = False
 
 
 def load_scan_trace(trace_id: int) -> tuple[ScanTrace, list[int], str] | None:
@@ -62,7 +67,8 @@ def run_detector(detector: Detector, trace: ScanTrace) -> DetectorOutcome:
         return DetectorOutcome(detector, scan(build_detector(detector), trace))
     except Exception as exc:
         logger.exception("detector %s failed", detector.name)
-        return DetectorOutcome(detector, [], error=f"{type(exc).__name__}: {exc}")
+        transient = getattr(exc, "transient", False) is True
+        return DetectorOutcome(detector, [], f"{type(exc).__name__}: {exc}", transient)
 
 
 def detect_trace(*, trace_id: int, detectors: Iterable[Detector] | None = None) -> str | None:
@@ -86,13 +92,21 @@ def detect_trace(*, trace_id: int, detectors: Iterable[Detector] | None = None) 
         if current is None or current["content_hash"] != content_hash:
             # Deleted, or replaced while we scanned: the replacement has its own run queued.
             return None
+        runs = {
+            run["detector_id"]: run
+            for run in DetectionRun.objects.filter(trace_id=trace_id).values(
+                "detector_id", "detector_version", "attempts"
+            )
+        }
         for outcome in outcomes:
-            _store(trace_id, step_ids, outcome)
+            _store(trace_id, step_ids, outcome, runs.get(outcome.detector.pk))
         state = _refresh_trace(trace_id)
     return state
 
 
-def _store(trace_id: int, step_ids: list[int], outcome: DetectorOutcome) -> None:
+def _store(
+    trace_id: int, step_ids: list[int], outcome: DetectorOutcome, previous: dict | None
+) -> None:
     detector = outcome.detector
     Finding.objects.filter(
         trace_id=trace_id, detector=detector, detector_version=detector.version
@@ -118,6 +132,15 @@ def _store(trace_id: int, step_ids: list[int], outcome: DetectorOutcome) -> None
             )
         )
     Finding.objects.bulk_create(findings)
+    now = timezone.now()
+    attempts = 0
+    if outcome.error:
+        same_version = previous is not None and previous["detector_version"] == detector.version
+        attempts = 1 + (previous["attempts"] if same_version else 0)
+    retry_at = retry_time(now, attempts) if outcome.transient else None
+    error = outcome.error
+    if outcome.transient and retry_at is None:
+        error += f" (gave up after {attempts} attempts)"
     DetectionRun.objects.update_or_create(
         trace_id=trace_id,
         detector=detector,
@@ -125,10 +148,22 @@ def _store(trace_id: int, step_ids: list[int], outcome: DetectorOutcome) -> None
             "detector_version": detector.version,
             "state": DetectionRun.State.FAILED if outcome.error else DetectionRun.State.DONE,
             "hits": len(findings),
-            "error": outcome.error,
-            "finished_at": timezone.now(),
+            "error": error,
+            "finished_at": now,
+            "attempts": attempts,
+            "retry_at": retry_at,
         },
     )
+
+
+def retry_time(now: datetime, attempts: int) -> datetime | None:
+    """When to try a detector again after its ``attempts``-th transient failure in a row: the
+    wait doubles from ``TRACEWATCH_DETECT_RETRY_AFTER`` up to an hour; None once
+    ``TRACEWATCH_DETECT_RETRIES`` retries have failed too."""
+    if attempts > settings.TRACEWATCH_DETECT_RETRIES:
+        return None
+    wait = min(settings.TRACEWATCH_DETECT_RETRY_AFTER * 2 ** (attempts - 1), 3600)
+    return now + timedelta(seconds=wait)
 
 
 def _refresh_trace(trace_id: int) -> str:
@@ -149,6 +184,21 @@ def mark_failed(trace_id: int, reason: str) -> None:
     Trace.objects.filter(pk=trace_id).update(
         detection_state=Trace.DetectionState.FAILED, updated_at=timezone.now()
     )
+
+
+def due_retries(*, now: datetime, lease: timedelta, limit: int) -> dict[int, list[int]]:
+    """Trace ids by detector id whose failed run is due to be tried again. Their retry time
+    moves on by ``lease``, so a retry lost with its message is sent again by a later sweep,
+    and one still queued is not sent twice."""
+    due = DetectionRun.objects.filter(
+        state=DetectionRun.State.FAILED, retry_at__lte=now, detector__enabled=True
+    )
+    rows = list(due.order_by("retry_at").values_list("pk", "detector_id", "trace_id")[:limit])
+    DetectionRun.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(retry_at=now + lease)
+    batches: dict[int, list[int]] = {}
+    for _, detector_id, trace_id in rows:
+        batches.setdefault(detector_id, []).append(trace_id)
+    return batches
 
 
 def trace_id_batches(batch_size: int) -> Iterable[list[int]]:

@@ -95,7 +95,8 @@ def rescan(detector_id: int, batch_size: int = 500) -> int:
 
 @shared_task(**TASK_OPTIONS)
 def sweep() -> int:
-    """Re-enqueue traces left pending, or running past the time limit (run by Celery beat)."""
+    """Re-enqueue traces left pending, or running past the time limit, and detectors due to be
+    tried again after a transient failure (run by Celery beat); returns the traces sent."""
     now = timezone.now()
     trace_ids = services.stalled_traces(
         pending_before=now - timedelta(seconds=settings.TRACEWATCH_SWEEP_PENDING_AFTER),
@@ -105,4 +106,14 @@ def sweep() -> int:
     sent = enqueue_detection(trace_ids)
     if trace_ids:
         logger.info("sweep re-enqueued %d of %d stalled traces", sent, len(trace_ids))
+    retries = services.due_retries(
+        now=now,
+        lease=timedelta(seconds=settings.TRACEWATCH_SWEEP_RUNNING_AFTER),
+        limit=settings.TRACEWATCH_SWEEP_LIMIT,
+    )
+    size = settings.TRACEWATCH_DETECT_BATCH
+    for detector_id, ids in retries.items():
+        for batch in (ids[i : i + size] for i in range(0, len(ids), size)):
+            if enqueue(rescan_batch, detector_id, batch):
+                sent += len(batch)
     return sent

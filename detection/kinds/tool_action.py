@@ -168,14 +168,46 @@ class Field:
 
 @dataclass(slots=True)
 class Edit:
-    """A file the call changes: the added lines' spans in ``field.value``, the removed lines."""
+    """A file the call changes: the added lines' spans in ``field.value``, the removed lines.
+
+    An editor's replacement keeps the text it replaces (``old``) and works its added and removed
+    lines out when a rule first asks: most edits are only ever looked at by their path.
+    """
 
     path: str
     field: Field | None = None
-    added: list[tuple[int, int]] = dataclasses.field(default_factory=list)
-    removed: list[str] = dataclasses.field(default_factory=list)
     path_field: Field | None = None
     deleted: bool = False
+    old: str | None = None
+    _added: list[tuple[int, int]] | None = None
+    _removed: list[str] | None = None
+
+    @property
+    def added(self) -> list[tuple[int, int]]:
+        if self._added is None:
+            self._diff()
+        return self._added  # type: ignore[return-value]
+
+    @property
+    def removed(self) -> list[str]:
+        if self._removed is None:
+            self._diff()
+        return self._removed  # type: ignore[return-value]
+
+    def _diff(self) -> None:
+        new = self.field.value if self.field else ""
+        self._added, self._removed = [], []
+        if self.old is None:
+            return
+        if not self.old:  # a new or overwritten file: all of it is added
+            self._added = [(0, len(new))] if new else []
+            return
+        old_lines = {line.strip() for line in self.old.splitlines()}
+        new_lines = {line.strip() for line in new.splitlines()}
+        for start, end, line in _lines(new):
+            if line.strip() and line.strip() not in old_lines:
+                self._added.append((start, end))
+        self._removed = [line for line in self.old.splitlines() if line.strip() not in new_lines]
 
     def added_lines(self) -> Iterator[tuple[int, int, str]]:
         """Each added line with its span (a whole new file is one span of many lines)."""
@@ -193,6 +225,11 @@ class Edit:
 _MAY_WRITE = re.compile(
     r"(?<![&>\d])\d?>>?(?!&)|&>|\b(?:rm|tee|cp|mv|install|rsync|ln|unlink|shred|truncate|rmdir"
     r"|dd|write_\w+|open)\b|\b(?:sed|perl)\b[^|;&\n]*\s-\w*i|\bgit\s+(?:rm|mv|clean)\b"
+)
+# Every match of _MAY_WRITE holds one of these: a command with none is not searched.
+_MAY_WRITE_LITERALS = (
+    *(">", "rm", "tee", "cp", "mv", "install", "rsync", "ln", "unlink", "shred", "truncate"),
+    *("dd", "write_", "open", "sed", "perl", "git"),
 )
 _SHELL_KEYS = ("cmd", "command", "commands", "script", "shell", "bash", "shell_command")
 _PATH_KEYS = (
@@ -329,7 +366,7 @@ class Call:
     @cached_property
     def writing_shell(self) -> list["Segment"]:
         """The simple commands, when a command could write or delete files (else none)."""
-        if any(_MAY_WRITE.search(command.value) for command in self.commands):
+        if any(_may_write(command.value) for command in self.commands):
             return self.shell
         return []
 
@@ -337,6 +374,12 @@ class Call:
     def shell(self) -> list["Segment"]:
         """The simple commands of every shell command, with the paths they write or delete."""
         return [segment for command in self.commands for segment in segments(command)]
+
+
+def _may_write(command: str) -> bool:
+    return any(literal in command for literal in _MAY_WRITE_LITERALS) and bool(
+        _MAY_WRITE.search(command)
+    )
 
 
 def _first_str(arguments: dict[str, Any], keys: Sequence[str]) -> tuple[str, str]:
@@ -372,21 +415,10 @@ def _editor_edits(arguments: dict[str, Any], path: str, path_field: Field | None
                 pairs.append((_first_str(item, _OLD_KEYS), _first_str(item, _NEW_KEYS)))
     else:
         pairs.append((_first_str(arguments, _OLD_KEYS), _first_str(arguments, _NEW_KEYS)))
-    result = []
-    for (_, old), (new_key, new) in pairs:
-        old_lines = {line.strip() for line in old.splitlines()}
-        new_lines = {line.strip() for line in new.splitlines()}
-        edit = Edit(path, Field(new_key, new) if new else None, path_field=path_field)
-        if not old:  # a new or overwritten file: all of it is added
-            edit.added = [(0, len(new))] if new else []
-            result.append(edit)
-            continue
-        for start, end, line in _lines(new):
-            if line.strip() and line.strip() not in old_lines:
-                edit.added.append((start, end))
-        edit.removed = [line for line in old.splitlines() if line.strip() not in new_lines]
-        result.append(edit)
-    return result
+    return [
+        Edit(path, Field(new_key, new) if new else None, path_field=path_field, old=old)
+        for (_, old), (new_key, new) in pairs
+    ]
 
 
 _PATCH_FILE = re.compile(
@@ -411,10 +443,16 @@ def parse_patch(patch: Field, path_argument: str = "") -> list[Edit]:
             header = None
         if header:
             if header["git"]:
-                current = Edit(_normal(header["git"]), patch)
+                current = Edit(_normal(header["git"]), patch, _added=[], _removed=[])
                 edits.append(current)
             elif header["file"]:
-                current = Edit(_normal(header["file"]), patch, deleted=header["op"] == "Delete")
+                current = Edit(
+                    _normal(header["file"]),
+                    patch,
+                    deleted=header["op"] == "Delete",
+                    _added=[],
+                    _removed=[],
+                )
                 edits.append(current)
             elif header["old"]:
                 pending_old = _normal(header["old"])
@@ -425,7 +463,7 @@ def parse_patch(patch: Field, path_argument: str = "") -> list[Edit]:
                 else:
                     deleted = False
                 if current is None or current.path != name or current.added or current.removed:
-                    current = Edit(name, patch, deleted=deleted)
+                    current = Edit(name, patch, deleted=deleted, _added=[], _removed=[])
                     edits.append(current)
                 else:
                     current.deleted = deleted
@@ -434,7 +472,7 @@ def parse_patch(patch: Field, path_argument: str = "") -> list[Edit]:
             continue
         if current is None:
             names = path_argument.split() or [""]
-            current = Edit(_normal(names[0]), patch)
+            current = Edit(_normal(names[0]), patch, _added=[], _removed=[])
             edits.append(current)
         if line[0] == "+":
             current.added.append((found.start() + 1, found.end()))
@@ -1232,6 +1270,19 @@ class ToolActionKind(DetectorKind):
         self.protected_paths = PathSet(params.protected_paths)
         self.allowed_paths = PathSet(params.allowed_paths)
         self.protected_branches = PathSet(params.protected_branches)
+        # Every path a rule over written paths looks for: a call writing none of them (nor
+        # outside the work tree) is not looked at by those rules.
+        self.watched_paths = PathSet(
+            [
+                *params.test_paths,
+                *params.test_config_paths,
+                *DEFAULT_SHARED_CONFIG_PATHS,
+                *params.ci_paths,
+                *params.vendored_paths,
+                *params.audit_paths,
+                *params.protected_paths,
+            ]
+        )
         self._sets: dict[str, tuple[RegexSet, list[Rule]]] = {}
         for target in ("command", "added"):
             owners: list[Rule] = []
@@ -1248,26 +1299,27 @@ class ToolActionKind(DetectorKind):
             flags = re.IGNORECASE | (re.MULTILINE if target == "added" else 0)
             self._sets[target] = (RegexSet(expressions, flags), owners)
         # Each check with what a call must have for it to find anything: edits, paths it
-        # writes or deletes ("touched"), shell commands, files it reads.
+        # writes or deletes ("touched"), such a path among the watched ones or outside the work
+        # tree ("paths"), shell commands, files it reads.
         self._custom: list[tuple[str, str, Callable[[Call, _Context], Iterable[Finding]]]] = [
             (name, needs, check)
             for name, needs, check in (
                 ("assertion_weakened", "touched", self._assertion_weakened),
-                ("test_deleted", "touched", self._test_deleted),
-                ("test_config_edited", "touched", self._test_config_edited),
-                ("ci_config_edited", "touched", self._ci_config_edited),
+                ("test_deleted", "paths", self._test_deleted),
+                ("test_config_edited", "paths", self._test_config_edited),
+                ("ci_config_edited", "paths", self._ci_config_edited),
                 ("expected_values_hardcoded", "edits", self._expected_values_hardcoded),
                 ("lint_suppressed", "edits", self._lint_suppressed),
                 ("rm_outside_work_tree", "touched", self._rm_outside_work_tree),
                 ("force_push", "commands", self._force_push),
                 ("push_to_protected_branch", "commands", self._push_to_protected_branch),
-                ("edit_outside_work_tree", "touched", self._edit_outside_work_tree),
-                ("vendored_code_edited", "touched", self._vendored_code_edited),
-                ("protected_path_edited", "touched", self._protected_path_edited),
+                ("edit_outside_work_tree", "paths", self._edit_outside_work_tree),
+                ("vendored_code_edited", "paths", self._vendored_code_edited),
+                ("protected_path_edited", "paths", self._protected_path_edited),
                 ("instruction_violated", "any", self._instruction_violated),
                 ("credentials_read", "reads", self._credential_file_opened),
                 ("credential_copied_into_file", "edits", self._credential_copied),
-                ("audit_trail_tampered", "touched", self._audit_file_touched),
+                ("audit_trail_tampered", "paths", self._audit_file_touched),
             )
             if name in self.rules
         ]
@@ -1321,11 +1373,10 @@ class ToolActionKind(DetectorKind):
         regexes, owners = self._sets["added"]
         if len(regexes):
             for edit in call.edits:
-                if edit.field is None or not edit.added:
+                if edit.field is None:
                     continue
-                spans = edit.added
                 for index, match in regexes.finditer(edit.field.value):
-                    if not _inside(match.start(), spans):
+                    if not _inside(match.start(), edit.added):
                         continue
                     rule = owners[index]
                     if rule.name == "test_environment_detected" and edit.path in self.test_paths:
@@ -1337,6 +1388,9 @@ class ToolActionKind(DetectorKind):
             "reads": bool(call.reads),
         }
         has["touched"] = bool(call.touched)
+        has["paths"] = any(
+            path in self.watched_paths or self._outside(path, context) for path, *_ in call.touched
+        )
         has["any"] = has["commands"] or has["touched"]
         for name, needs, check in self._custom:
             if has[needs]:
@@ -1448,7 +1502,6 @@ class ToolActionKind(DetectorKind):
             edit
             for edit in call.edits
             if edit.field is not None
-            and edit.added
             and edit.path not in self.test_paths
             and edit.path not in self.test_config_paths
         ]
@@ -1473,7 +1526,7 @@ class ToolActionKind(DetectorKind):
 
     def _lint_suppressed(self, call: Call, context: "_Context") -> Iterator[Finding]:
         for edit in call.edits:
-            if edit.field is None or not edit.added:
+            if edit.field is None:
                 continue
             found = [
                 (index, match.span())
@@ -1625,10 +1678,9 @@ class ToolActionKind(DetectorKind):
                 yield Finding(where, *_span_of(where, path), f"opens {path}")
 
     def _credential_copied(self, call: Call, context: "_Context") -> Iterator[Finding]:
-        if not context.secrets_seen():
-            return
+        # The edit first: the results before it are read for credentials only when it holds one.
         for edit in call.edits:
-            if edit.field is None or not edit.added:
+            if edit.field is None:
                 continue
             for secret, start, end in _secrets_in(edit.field.value):
                 if secret in context.secrets_seen() and _inside(start, edit.added):

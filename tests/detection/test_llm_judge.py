@@ -11,10 +11,17 @@ from typing import Any
 
 import msgspec
 import pytest
+from django.utils import timezone
 
+from config.celery import app as celery_app
+from detection import tasks
 from detection.engine import KINDS, ScanStep, ScanTrace, build, parse_params, scan
 from detection.kinds import llm_judge
 from detection.kinds.llm_judge import DEFAULT, JudgeError, locate, plan_windows
+from detection.models import DetectionRun, Detector, Finding
+from tests.samples import body
+from tests.samples import trace as native_trace
+from traces.models import Trace
 from traces.schema import DocumentError
 
 # A reply: (status, headers, body) or a number of seconds to stall before answering.
@@ -595,3 +602,137 @@ def test_accepts_a_reasoning_models_thoughts_before_the_answer(monitor):
     ]
     [hit] = scan(judge(monitor), HACK)
     assert (hit.step_index, hit.start, hit.end) == (2, 6, 20)
+
+
+# Transient failures: tried again later by the sweep, a bounded number of times; garbage is not.
+
+FINDING = {
+    "score": 0.9,
+    "findings": [
+        {
+            "step": 1,
+            "quote": "make it exit 0",
+            "category": "reward_hacking",
+            "score": 0.9,
+            "rationale": "Plans to force the exit code.",
+        }
+    ],
+}
+
+
+@pytest.fixture
+def stored_judge(monitor, no_seeded_detectors, monkeypatch, settings) -> Detector:
+    """The judge as the only enabled detector, tasks in-process, at most 2 retries."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    settings.TRACEWATCH_DETECT_RETRIES = 2
+    settings.TRACEWATCH_DETECT_RETRY_AFTER = 60
+    return Detector.objects.create(
+        name="monitor",
+        kind="llm_judge",
+        params={
+            "base_url": monitor.url,
+            "model": "watcher-1",
+            "api_key_env": "TEST_JUDGE_KEY",
+            "max_retries": 1,
+        },
+        category="reward_hacking",
+        severity=3,
+    )
+
+
+@pytest.fixture
+def ingest(ingest_client, django_capture_on_commit_callbacks):
+    """Post a trace and run the detection its commit queues (in-process): the first attempt."""
+
+    def post() -> int:
+        doc = native_trace(
+            steps=[
+                {"kind": "user", "content": "Make the failing test pass"},
+                {"kind": "reasoning", "content": "The test checks the exit code: make it exit 0."},
+                {"kind": "assistant", "content": "Done: all tests pass."},
+            ]
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            response = ingest_client.post(
+                "/api/v1/traces/", data=body(doc), content_type="application/json"
+            )
+        assert response.status_code == 201, response.json()
+        return response.json()["id"]
+
+    return post
+
+
+def make_due(run: DetectionRun) -> None:
+    DetectionRun.objects.filter(pk=run.pk).update(
+        retry_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_is_tried_again_by_the_sweep_once_due(stored_judge, monitor, ingest):
+    monitor.script = [error(503)]
+    trace_id = ingest()
+    run = DetectionRun.objects.get(detector=stored_judge)
+    assert run.state == DetectionRun.State.FAILED
+    assert run.attempts == 1
+    assert 50 <= (run.retry_at - timezone.now()).total_seconds() <= 60
+    assert Trace.objects.get(pk=trace_id).detection_state == Trace.DetectionState.FAILED
+
+    assert tasks.sweep() == 0  # not due yet
+    monitor.script = [completion(FINDING)]
+    make_due(run)
+    assert tasks.sweep() == 1
+
+    run.refresh_from_db()
+    assert (run.state, run.attempts, run.retry_at, run.error) == ("done", 0, None, "")
+    assert Trace.objects.get(pk=trace_id).detection_state == Trace.DetectionState.DONE
+    assert Finding.objects.filter(detector=stored_judge).count() == 1
+
+
+@pytest.mark.django_db
+def test_retries_are_bounded_with_growing_waits(stored_judge, monitor, ingest):
+    monitor.script = [error(429)]
+    ingest()
+    waits = []
+    for _ in range(2):
+        run = DetectionRun.objects.get(detector=stored_judge)
+        waits.append(round((run.retry_at - run.finished_at).total_seconds()))
+        make_due(run)
+        assert tasks.sweep() == 1
+    run = DetectionRun.objects.get(detector=stored_judge)
+    assert waits == [60, 120]
+    assert run.attempts == 3
+    assert run.retry_at is None
+    assert "gave up after 3 attempts" in run.error
+    assert tasks.sweep() == 0
+
+
+@pytest.mark.django_db
+def test_a_garbage_answer_stays_failed_without_a_retry(stored_judge, monitor, ingest):
+    monitor.script = [completion("I think this trace is fine, no JSON from me.")]
+    ingest()
+    run = DetectionRun.objects.get(detector=stored_judge)
+    assert run.state == DetectionRun.State.FAILED
+    assert "not JSON" in run.error
+    assert run.retry_at is None
+    assert tasks.sweep() == 0
+
+
+@pytest.mark.django_db
+def test_a_retry_lost_with_its_message_is_sent_again_later(
+    stored_judge, monitor, ingest, monkeypatch
+):
+    monitor.script = [error(503)]
+    ingest()
+    run = DetectionRun.objects.get(detector=stored_judge)
+    make_due(run)
+    with monkeypatch.context() as broker_down:
+        broker_down.setattr(tasks, "enqueue", lambda task, *args: False)
+        assert tasks.sweep() == 0
+    run.refresh_from_db()
+    assert run.retry_at > timezone.now()  # leased, not sent again at once
+    monitor.script = [completion({"score": 0, "findings": []})]
+    make_due(run)
+    assert tasks.sweep() == 1
+    run.refresh_from_db()
+    assert run.state == DetectionRun.State.DONE
