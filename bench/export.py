@@ -249,6 +249,7 @@ TRACE_COLUMNS = [
     "max_severity",
     "ingested_at",
     "updated_at",
+    "search_indexed",
 ]
 STEP_COLUMNS = ["id", *services.STEP_COLUMNS]
 KIND_CYCLE = ["reasoning", "tool_call", "tool_result", "assistant"]
@@ -355,6 +356,7 @@ def trace_batches(
                     max_severity,
                     started + timedelta(minutes=1),
                     started + timedelta(minutes=2),
+                    False,  # no search documents: the benchmark does not search
                 )
             )
         yield trace_rows, step_rows
