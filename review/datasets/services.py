@@ -30,6 +30,11 @@ from review.models import Category, Dataset, DatasetVersion, Queue
 from traces.models import ApiToken, Source
 
 
+class NothingToExport(ValueError):
+    """No row passed the filters: a version would be empty (and ``datasets`` cannot load an
+    empty folder), so none is published."""
+
+
 def export_root() -> Path:
     return Path(settings.TRACEWATCH_EXPORT_DIR)
 
@@ -173,6 +178,8 @@ def write_export(
                             progress(tally.rows)
                 finally:
                     batches.close()  # its server-side cursor, inside the transaction it lives in
+            if not tally.rows:
+                raise NothingToExport("No labeled item matches these filters: nothing to publish.")
         except BaseException:
             output.abandon()
             raise

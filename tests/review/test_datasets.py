@@ -167,7 +167,6 @@ def test_labelers_are_pseudonymised_stably_per_dataset(labeled, labeler, other_l
         ({"verdict": "benign"}, ["single"]),
         ({"category": "test_tampering"}, ["agreed"]),
         ({"source": "fleet"}, ["trace", "agreed", "disputed", "tied", "single"]),
-        ({"model": "other-model"}, []),
     ],
 )
 def test_filters_choose_the_items(labeled, filters, expected):
@@ -192,7 +191,8 @@ def test_queue_and_labeled_after_filters(labeled, labeler):
     rows = jsonl_rows(export(filters={"queue": queue.pk}))
     assert [row["id"] for row in rows] == [f"trace-{labeled.single.pk}"]
     tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
-    assert export(filters={"labeled_after": tomorrow}).row_count == 0
+    with pytest.raises(datasets.NothingToExport):
+        export(filters={"labeled_after": tomorrow})
 
 
 # --- formats, read back with their standard readers -----------------------------------------
@@ -308,6 +308,17 @@ def test_version_records_its_file_counts_and_card(labeled):
     }
     assert "| misaligned | 3 | 60.0% |" in version.card
     assert "path: data/train.parquet" in version.card
+
+
+def test_an_export_matching_nothing_fails_with_the_reason_and_publishes_nothing(labeled):
+    version = datasets.request_export(
+        spec=parse_spec({"name": "tampering", "filters": {"model": "nobody-runs-this"}})
+    )
+    with pytest.raises(datasets.NothingToExport):
+        datasets.write_export(version.pk)
+    version.refresh_from_db()
+    assert (version.state, version.version) == ("failed", None)
+    assert "No labeled item matches" in version.error
 
 
 def test_writing_a_done_export_again_changes_nothing(labeled):

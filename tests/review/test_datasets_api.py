@@ -295,7 +295,9 @@ def test_labelers_cannot_reach_dataset_pages(labeled, labeler, url):
 
 
 def test_dataset_pages_escape_what_they_show(labeled, reviewer):
-    version = export(filters={"model": "<script>alert(1)</script>"})
+    version = datasets.request_export(
+        spec=parse_spec({"name": "x", "filters": {"model": "<script>alert(1)</script>"}})
+    )
     page = client_for(reviewer).get(f"/datasets/{version.pk}/")
     assert b"<script>alert(1)</script>" not in page.content
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.content
