@@ -202,6 +202,11 @@ def _publish(
     counts = tally.as_dict()
     with transaction.atomic():
         Dataset.objects.select_for_update().get(pk=version.dataset_id)
+        # A message delivered twice can have two workers write one export; the first to get
+        # here publishes it, the other leaves its copy in the work folder to be removed.
+        current = DatasetVersion.objects.get(pk=version.pk)
+        if current.state == DatasetVersion.State.DONE:
+            return current
         last = version.dataset.versions.aggregate(last=Max("version"))["last"] or 0
         number = last + 1
         made_at = timezone.now()

@@ -330,6 +330,24 @@ def test_writing_a_done_export_again_changes_nothing(labeled):
     assert DatasetVersion.objects.count() == 1
 
 
+def test_two_writers_of_one_export_publish_it_once(labeled, monkeypatch, export_dir):
+    version = datasets.request_export(spec=parse_spec({"name": "tampering"}))
+    real_write = ExportFile.write
+    other: list[DatasetVersion] = []
+
+    def write(self, rows):
+        real_write(self, rows)
+        if not other:  # another worker, given the same message, finishes first
+            monkeypatch.setattr(ExportFile, "write", real_write)
+            other.append(datasets.write_export(version.pk))
+
+    monkeypatch.setattr(ExportFile, "write", write)
+    mine = datasets.write_export(version.pk)
+    assert (mine.version, mine.sha256, mine.file) == (1, other[0].sha256, other[0].file)
+    published = [p for p in export_dir.rglob("*") if p.is_file()]
+    assert [str(p.relative_to(export_dir)) for p in published] == [mine.file]
+
+
 def test_failure_midway_leaves_no_version_and_no_file(labeled, monkeypatch, export_dir):
     good = export()
     monkeypatch.setattr(rows_module, "BATCH_ITEMS", 1)
