@@ -447,3 +447,46 @@ def test_a_deep_link_beyond_the_first_window_opens_its_step(chromium, live_serve
     expect(page.locator("#step-50")).to_be_attached()
     assert page.locator(".step").count() >= 100
     assert w.errors == []
+
+
+def test_a_reviewer_exports_a_dataset_in_the_browser(
+    chromium,
+    live_server,
+    detector,
+    labeler,
+    other_labeler,
+    reviewer,
+    settings,
+    tmp_path,
+    monkeypatch,
+):
+    from playwright.sync_api import expect
+
+    from config.celery import app as celery_app
+    from review.models import DatasetVersion
+    from tests.review.datasets import labeled_data
+
+    settings.TRACEWATCH_EXPORT_DIR = tmp_path / "exports"
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # written at commit
+    labeled_data(detector, labeler, other_labeler, reviewer)
+    watched = Watched(chromium, live_server)
+    page = watched.page
+    watched.sign_in(reviewer.username, "/datasets/new/")
+    expect(page.locator("h1")).to_have_text("New export")
+    page.fill("input[name=name]", "browser-set")
+    page.select_option("select[name=level]", "segment")
+    expect(page.locator("#preview")).to_contain_text("3 rows now")
+    page.get_by_role("button", name="Export", exact=True).click()
+    expect(page.locator("#export-status")).to_contain_text("Written: 3 rows")
+    version = DatasetVersion.objects.get()
+    with page.expect_download() as download:
+        page.click("a.button[download]")
+    assert (
+        Path(download.value.path()).read_bytes()
+        == (tmp_path / "exports" / version.file).read_bytes()
+    )
+    page.goto(f"{watched.origin}/datasets/")
+    expect(page.locator("table.datasets")).to_contain_text("browser-set v1")
+    assert watched.errors == []
+    assert watched.dialogs == []
+    assert watched.foreign_requests() == []
