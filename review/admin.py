@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from review.models import Assignment, Category, Decision, Label, Queue
+from review.models import Assignment, Category, DatasetVersion, Decision, Label, Queue
 
 
 @admin.register(Category)
@@ -17,7 +17,8 @@ class QueueAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Labels and decisions are append-only: seen here, changed only by new revisions."""
+    """Labels, decisions and dataset versions are append-only or immutable: seen here, never
+    changed."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -47,3 +48,11 @@ class DecisionAdmin(ReadOnlyAdmin):
 class AssignmentAdmin(ReadOnlyAdmin):
     list_display = ["queue", "user", "trace", "segment", "leased_until", "submitted_at"]
     list_filter = ["queue"]
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(ReadOnlyAdmin):
+    list_display = ["dataset", "version", "state", "format", "row_count", "created_by"]
+    list_filter = ["state", "format"]
+    list_select_related = ["dataset", "created_by"]
+    exclude = ["card"]

@@ -424,3 +424,16 @@ def test_labels_given_through_the_api_come_back_in_every_format(
         "majority",
         1.0,
     )
+
+
+def test_admins_see_dataset_versions_in_the_admin_and_cannot_change_them(labeled, admin_user):
+    version = export()
+    admin_user.is_staff = admin_user.is_superuser = True  # as the demo's admin is
+    admin_user.save()
+    client = client_for(admin_user)
+    listing = client.get("/admin/review/datasetversion/")
+    assert listing.status_code == 200
+    assert b"tampering" in listing.content
+    page = client.get(f"/admin/review/datasetversion/{version.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
