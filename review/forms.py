@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from django import forms
 
-from review.datasets.spec import MAX_CONTEXT_STEPS, SPLITS, SpecError, parse_spec
+from review.datasets.spec import MAX_CONTEXT_STEPS, SPLITS, SpecError, field_of, spec_from_fields
 from review.models import Category, DatasetVersion, Queue, Verdict
 from review.services import LabelInput
 from traces.models import Severity, Source
@@ -119,41 +119,19 @@ class DatasetForm(forms.Form):
     validation = forms.FloatField(initial=0.1, min_value=0, max_value=1)
     test = forms.FloatField(initial=0.1, min_value=0, max_value=1)
 
-    FILTERS = (
-        "queue",
-        "source",
-        "model",
-        "category",
-        "verdict",
-        "labeled_after",
-        "adjudicated_only",
-        "min_agreement",
-        "level",
-    )
-
     def clean(self) -> dict:
         data = super().clean()
         if self.errors:
             return data
-        filters = {}
-        for name in self.FILTERS:
-            value = data.get(name)
-            if value in (None, "", False):
-                continue
-            filters[name] = value.pk if name == "queue" else getattr(value, "slug", value)
+        fields = {
+            **data,
+            "queue": data["queue"] and data["queue"].pk,
+            "source": data["source"] and data["source"].slug,
+            "category": data["category"] and data["category"].slug,
+        }
         try:
-            self.spec = parse_spec(
-                {
-                    "name": data["name"],
-                    "filters": filters,
-                    "format": data["format"],
-                    "compression": data["compression"],
-                    "split": {split: data[split] for split in SPLITS},
-                    "context_steps": data["context_steps"],
-                },
-                strict=False,
-            )
+            self.spec = spec_from_fields(fields, split={split: data[split] for split in SPLITS})
         except SpecError as error:
-            field = error.path.removeprefix("filters.").split(".")[0]
+            field = field_of(error)
             self.add_error(field if field in self.fields else None, error.message)
         return data

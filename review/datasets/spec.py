@@ -94,6 +94,32 @@ def parse_spec(data: Mapping[str, Any], *, strict: bool = True) -> Spec:
     return spec
 
 
+def spec_from_fields(fields: Mapping[str, Any], *, split: dict[str, float]) -> Spec:
+    """An export's description from flat fields, as a form or a command's options give them:
+    the filters among them, the empty ones left out; values may be strings."""
+    filters = {
+        name: fields[name]
+        for name in Filters.__struct_fields__
+        if fields.get(name) not in (None, "", False)
+    }
+    return parse_spec(
+        {
+            "name": fields["name"],
+            "filters": filters,
+            "format": fields["format"],
+            "compression": fields["compression"],
+            "split": split,
+            "context_steps": fields["context_steps"],
+        },
+        strict=False,
+    )
+
+
+def field_of(error: SpecError) -> str:
+    """The flat field an error is about: ``filters.min_agreement`` is ``min_agreement``."""
+    return error.path.removeprefix("filters.").split(".")[0]
+
+
 def parse_split(text: str) -> dict[str, float]:
     """``train=0.8,validation=0.1,test=0.1`` (a command option) as a split rule."""
     split: dict[str, float] = {}

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from review.datasets import services as datasets
-from review.datasets.spec import SPLITS, SpecError, parse_spec, parse_split
+from review.datasets.spec import SPLITS, SpecError, field_of, parse_split, spec_from_fields
 from review.models import DatasetVersion
 
 
@@ -41,31 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="Also copy the file here.")
 
     def handle(self, *args, **options) -> None:
-        filters = {
-            key: options[key]
-            for key in ("queue", "source", "model", "category", "verdict", "labeled_after")
-            if options[key] is not None
-        }
-        if options["min_agreement"] is not None:
-            filters["min_agreement"] = options["min_agreement"]
-        filters["adjudicated_only"] = options["adjudicated_only"]
-        filters["level"] = options["level"]
         try:
-            spec = parse_spec(
-                {
-                    "name": options["name"],
-                    "filters": filters,
-                    "format": options["format"],
-                    "compression": options["compression"],
-                    "split": parse_split(options["split"]),
-                    "context_steps": options["context_steps"],
-                },
-                strict=False,
-            )
+            spec = spec_from_fields(options, split=parse_split(options["split"]))
             version = datasets.request_export(spec=spec)
         except SpecError as error:
-            option = error.path.removeprefix("filters.").split(".")[0].replace("_", "-")
-            raise CommandError(f"--{option}: {error.message}") from None
+            raise CommandError(f"--{field_of(error).replace('_', '-')}: {error.message}") from None
         disable = not sys.stderr.isatty() or options["verbosity"] == 0
         with tqdm(unit=" rows", disable=disable) as progress:
             try:
