@@ -7,11 +7,11 @@ itself. A lease that expires unsubmitted stops counting, so an abandoned item re
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Value
 from django.utils import timezone
 
 from review.models import Assignment, Category, Decision, Label, Queue
@@ -34,9 +34,56 @@ def _items_held(held: QuerySet[Assignment], item_field: str) -> QuerySet[Assignm
     return held.filter(**{f"{item_field}__isnull": False}).values(item_field)
 
 
+# The lease is written only if the item still has room, counted in this statement: it runs after
+# the item's row was locked, so it sees every claim of the item that committed before. An
+# existing row can only be the labeler's own lease that expired unsubmitted, renewed in place.
+_LEASE_SQL = """
+INSERT INTO review_assignment
+    (queue_id, trace_id, segment_id, user_id, leased_until, submitted_at, created_at)
+SELECT %(queue)s, %(trace)s, %(segment)s, %(user)s, %(until)s, NULL, %(now)s
+WHERE (
+    SELECT COUNT(*) FROM review_assignment
+    WHERE queue_id = %(queue)s AND {item} AND (submitted_at IS NOT NULL OR leased_until > %(now)s)
+) < %(overlap)s
+ON CONFLICT {target} DO UPDATE SET leased_until = excluded.leased_until
+    WHERE review_assignment.submitted_at IS NULL
+RETURNING id, queue_id, trace_id, segment_id, user_id, leased_until, submitted_at, created_at
+"""
+_LEASE = {
+    "segment": _LEASE_SQL.format(
+        item="segment_id = %(segment)s",
+        target="(queue_id, segment_id, user_id) WHERE segment_id IS NOT NULL",
+    ),
+    "trace": _LEASE_SQL.format(
+        item="trace_id = %(trace)s AND segment_id IS NULL",
+        target="(queue_id, trace_id, user_id) WHERE segment_id IS NULL",
+    ),
+}
+
+
+def _lease(
+    *, queue: Queue, user: AbstractBaseUser, trace_id: int, segment_id: int | None, now: datetime
+) -> Assignment | None:
+    """Lease one item to ``user`` in one statement, or None when it is full."""
+    field = Assignment._meta.get_field("leased_until")
+    params = {
+        "queue": queue.pk,
+        "trace": trace_id,
+        "segment": segment_id,
+        "user": user.pk,
+        "until": field.get_db_prep_value(now + timedelta(seconds=queue.lease_seconds), connection),
+        "now": field.get_db_prep_value(now, connection),
+        "overlap": queue.overlap,
+    }
+    sql = _LEASE["trace" if segment_id is None else "segment"]
+    return next(iter(Assignment.objects.raw(sql, params)), None)
+
+
 def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
     """Lease the next item of ``queue`` to ``user``: their current lease if they hold one, else
-    the first item in the queue's order that they have not labeled and that has room.
+    the first item in the queue's order that they have not labeled and that has room. The
+    assignment carries ``step_index``, its segment's step (None for a whole trace), so a link
+    to the item needs no further query.
 
     The items that are full are found by one grouped scan of the queue's assignments rather than
     by counting each candidate's, so a claim's cost does not grow with the queue's assignments
@@ -48,6 +95,7 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
             Assignment.objects.filter(
                 queue=queue, user=user, submitted_at__isnull=True, leased_until__gt=now
             )
+            .annotate(step_index=F("segment__step__index"))
             .order_by("created_at")
             .first()
         )
@@ -66,30 +114,28 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
         )
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        trace_of = "step__trace_id" if item_field == "segment" else "pk"
-        candidates = candidates.values_list("pk", trace_of)
+        if item_field == "segment":
+            candidates = candidates.values_list("pk", "step__trace_id", "step__index")
+        else:
+            candidates = candidates.values_list("pk", "pk", Value(None, IntegerField()))
         passed_over: list[int] = []
         while True:
             item = candidates.exclude(pk__in=passed_over).first()
             if item is None:
                 return None
-            item_id, trace_id = item
-            # The query above may predate a claim that committed just before the row lock was
-            # taken; counted again now, under the lock, it cannot change.
-            if _held(queue, item_field, **{f"{item_field}_id": item_id}).count() < queue.overlap:
-                break
+            item_id, trace_id, step_index = item
+            assignment = _lease(
+                queue=queue,
+                user=user,
+                trace_id=trace_id,
+                segment_id=item_id if item_field == "segment" else None,
+                now=now,
+            )
+            if assignment is not None:
+                assignment.step_index = step_index
+                return assignment
+            # Filled by claims that committed after the candidates were read.
             passed_over.append(item_id)
-        lookup = {"queue": queue, "user": user, "trace_id": trace_id}
-        if item_field == "segment":
-            lookup["segment_id"] = item_id
-        else:
-            lookup["segment"] = None
-        lease = {"leased_until": now + timedelta(seconds=queue.lease_seconds), "submitted_at": None}
-        # Only a lease of theirs that expired unsubmitted can be there already: the candidates
-        # left out everything they hold.
-        if Assignment.objects.filter(**lookup).update(**lease):
-            return Assignment.objects.get(**lookup)
-        return Assignment.objects.create(**lookup, **lease)
 
 
 @dataclass(frozen=True)

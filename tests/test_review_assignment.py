@@ -122,6 +122,31 @@ def test_a_labeler_whose_lease_expired_gets_the_item_again_on_the_same_assignmen
 
 
 @pytest.mark.django_db
+def test_a_whole_trace_queue_keeps_its_overlap_and_renews_an_expired_lease_in_place():
+    flagged_segments(1)
+    queue = Queue.objects.create(name="q", level=Queue.Level.TRACE, overlap=2)
+    ana, ben = User.objects.create_user("ana"), User.objects.create_user("ben")
+    first = claim_next(queue=queue, user=ana)
+    assert (first.segment_id, first.step_index) == (None, None)
+    assert claim_next(queue=queue, user=ben).trace_id == first.trace_id
+    assert claim_next(queue=queue, user=User.objects.create_user("cy")) is None
+    Assignment.objects.filter(pk=first.pk).update(leased_until=timezone.now() - timedelta(1))
+    again = claim_next(queue=queue, user=ana)
+    assert (again.pk, again.trace_id) == (first.pk, first.trace_id)
+    assert again.leased_until > timezone.now()
+    assert Assignment.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_claim_says_which_step_its_segment_is_on():
+    segment = flagged_segments(1)[0]
+    queue = Queue.objects.create(name="q")
+    ana = User.objects.create_user("ana")
+    assert claim_next(queue=queue, user=ana).step_index == segment.step.index
+    assert claim_next(queue=queue, user=ana).step_index == segment.step.index
+
+
+@pytest.mark.django_db
 def test_labels_are_revisions_and_the_history_stays():
     flagged_segments(1)
     queue = Queue.objects.create(name="q")
