@@ -87,6 +87,20 @@ def _trace_filter(filters: QueueFilters, prefix: str) -> dict[str, Any]:
     return {f"{prefix}{k}": v for k, v in fields.items() if v is not None}
 
 
+# Each queue order, over the items' best finding (``top_severity``, ``top_score``) and their id.
+QUEUE_ORDERS: dict[str, tuple[str, ...]] = {
+    Queue.Order.SEVERITY_SCORE: ("-top_severity", "-top_score", "pk"),
+    Queue.Order.SCORE: ("-top_score", "pk"),
+    Queue.Order.NEWEST: ("-pk",),
+    Queue.Order.OLDEST: ("pk",),
+}
+
+
+def queue_item_field(queue: Queue) -> str:
+    """``segment`` or ``trace``: what one item of the queue is."""
+    return "segment" if queue.level == Queue.Level.SEGMENT else "trace"
+
+
 def queue_items(queue: Queue) -> QuerySet:
     """The queue's items (segments or traces), annotated with ``top_score`` and
     ``top_severity`` and in the queue's order."""
@@ -94,25 +108,34 @@ def queue_items(queue: Queue) -> QuerySet:
     findings = matching_findings(filters)
     if queue.level == Queue.Level.SEGMENT:
         per_item = findings.filter(segment=OuterRef("pk")).values("segment")
-        items = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
-            pk__in=findings.values("segment")
-        )
     else:
         per_item = findings.filter(trace=OuterRef("pk")).values("trace")
-        items = Trace.objects.filter(**_trace_filter(filters, "")).filter(
-            pk__in=findings.values("trace")
-        )
+    items = queue_scope(queue).filter(pk__in=findings.values(queue_item_field(queue)))
     items = items.annotate(
         top_score=Subquery(per_item.annotate(m=Max("score")).values("m")[:1]),
         top_severity=Subquery(per_item.annotate(m=Max("severity")).values("m")[:1]),
     )
-    order = {
-        Queue.Order.SEVERITY_SCORE: ["-top_severity", "-top_score", "pk"],
-        Queue.Order.SCORE: ["-top_score", "pk"],
-        Queue.Order.NEWEST: ["-pk"],
-        Queue.Order.OLDEST: ["pk"],
-    }[queue.order]
-    return items.order_by(*order)
+    return items.order_by(*QUEUE_ORDERS[queue.order])
+
+
+def queue_scope(queue: Queue) -> QuerySet:
+    """The segments or traces that pass the queue's filter on traces; its items are those of
+    them with a matching finding."""
+    filters = parse_filters(queue.filters)
+    if queue.level == Queue.Level.SEGMENT:
+        return Segment.objects.filter(**_trace_filter(filters, "step__trace__"))
+    return Trace.objects.filter(**_trace_filter(filters, ""))
+
+
+def queue_order_keys(queue: Queue) -> QuerySet:
+    """One row per item of the queue: its id as ``item`` with the ``top_severity`` and
+    ``top_score`` of its matching findings, by one grouped scan of the findings."""
+    findings = matching_findings(parse_filters(queue.filters))
+    return (
+        findings.values(item=F(queue_item_field(queue)))
+        .annotate(top_severity=Max("severity"), top_score=Max("score"))
+        .order_by()
+    )
 
 
 # --- Triage: queue progress, lists of traces and flags, full-text search ------------------------

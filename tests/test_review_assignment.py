@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from detection.models import Detector, Finding
 from review.models import Assignment, Label, Queue
+from review.selectors import queue_items
 from review.services import LabelInput, claim_next, save_label
 from traces.models import Segment, Source, Step, Trace
 
@@ -66,6 +67,40 @@ def test_items_come_in_severity_then_score_order_and_each_once_per_person():
         seen.append(assignment.segment_id)
         label(ana, assignment)
     assert seen == [segments[1].pk, segments[2].pk, segments[0].pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", Queue.Level.values)
+@pytest.mark.parametrize("order", Queue.Order.values)
+def test_items_are_handed_out_in_the_order_the_queue_lists_them(level, order):
+    segments = flagged_segments(6, scores=[0.2, 0.9, 0.5, 0.5, 0.7, 0.1])
+    # A second detector's findings: each item's best severity and best score may come from
+    # different findings.
+    other = Detector.objects.create(name="judge", kind="pattern", category="sabotage")
+    Finding.objects.bulk_create(
+        Finding(
+            detector=other,
+            detector_version=1,
+            trace=segment.step.trace,
+            segment=segment,
+            score=score,
+            category="sabotage",
+            severity=severity,
+        )
+        for segment, score, severity in [
+            (segments[0], 0.95, 1),
+            (segments[2], 0.3, 4),
+            (segments[5], 0.05, 4),
+        ]
+    )
+    queue = Queue.objects.create(name="q", level=level, order=order, overlap=1)
+    ana = User.objects.create_user("ana")
+    seen = []
+    while (assignment := claim_next(queue=queue, user=ana)) is not None:
+        seen.append(assignment.segment_id or assignment.trace_id)
+        label(ana, assignment)
+    assert seen == list(queue_items(queue).values_list("pk", flat=True))
+    assert len(seen) == 6
 
 
 @pytest.mark.django_db
