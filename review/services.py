@@ -7,32 +7,53 @@ itself. A lease that expires unsubmitted stops counting, so an abandoned item re
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from review.models import Assignment, Category, Decision, Label, Queue
 from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_scope
 from traces.models import Segment, Trace
 
+# An assignment holds its item while submitted, or leased and not yet expired. An item is a
+# segment, or a whole trace for the assignments without a segment.
+_ITEMS = {
+    "segment": {"column": "segment_id", "kind": "segment_id IS NOT NULL"},
+    "trace": {"column": "trace_id", "kind": "segment_id IS NULL"},
+}
 
-def _held(queue: Queue, item_field: str, **lookup: object) -> QuerySet[Assignment]:
-    """Assignments that hold an item of ``queue``: submitted, or leased and not yet expired
-    (whole-trace items are those without a segment)."""
-    held = Assignment.objects.filter(queue=queue, **lookup).filter(
-        Q(submitted_at__isnull=False) | Q(leased_until__gt=timezone.now())
-    )
-    return held.filter(segment__isnull=True) if item_field == "trace" else held
+# The user's unsubmitted, unexpired lease, with its segment's step for the link to it.
+_CURRENT_SQL = """
+SELECT a.id, a.queue_id, a.trace_id, a.segment_id, a.user_id, a.leased_until, a.submitted_at,
+    a.created_at, s."index" AS step_index
+FROM review_assignment a
+LEFT JOIN traces_segment g ON g.id = a.segment_id
+LEFT JOIN traces_step s ON s.id = g.step_id
+WHERE a.queue_id = %(queue)s AND a.user_id = %(user)s AND a.submitted_at IS NULL
+    AND a.leased_until > %(now)s
+ORDER BY a.created_at
+LIMIT 1
+"""
 
-
-def _items_held(held: QuerySet[Assignment], item_field: str) -> QuerySet[Assignment]:
-    """The items ``held`` holds, as a subquery for ``pk__in`` (never NULL, which would make
-    ``NOT IN`` exclude everything)."""
-    return held.filter(**{f"{item_field}__isnull": False}).values(item_field)
-
+# The first item in the queue's order that the user does not hold and that is not full. The
+# items the queue's assignments hold are grouped in one scan rather than counted per item, and
+# the order keys come from one grouped scan of the findings rather than from two subqueries per
+# item as in ``queue_items``. ``keys`` and ``scope`` are SQL the ORM builds from the queue's
+# filter; the parameters follow theirs: queue, now, overlap, user.
+_CANDIDATE_SQL = """
+SELECT i.id, {trace_and_step} FROM {table} i
+JOIN ({keys}) k ON k.item = i.id {step_join}
+WHERE i.id IN ({scope}) {passed_over} AND i.id NOT IN (
+    SELECT {column} FROM review_assignment
+    WHERE queue_id = %s AND {kind} AND (submitted_at IS NOT NULL OR leased_until > %s)
+    GROUP BY {column}
+    HAVING COUNT(*) >= %s OR SUM(CASE WHEN user_id = %s THEN 1 ELSE 0 END) > 0
+)
+ORDER BY {order} LIMIT 1{lock}
+"""
+_ORDER_COLUMNS = {"pk": "i.id", "top_severity": "k.top_severity", "top_score": "k.top_score"}
 
 # The lease is written only if the item still has room, counted in this statement: it runs after
 # the item's row was locked, so it sees every claim of the item that committed before. An
@@ -43,92 +64,50 @@ INSERT INTO review_assignment
 SELECT %(queue)s, %(trace)s, %(segment)s, %(user)s, %(until)s, NULL, %(now)s
 WHERE (
     SELECT COUNT(*) FROM review_assignment
-    WHERE queue_id = %(queue)s AND {item} AND (submitted_at IS NOT NULL OR leased_until > %(now)s)
+    WHERE queue_id = %(queue)s AND {column} = %({item})s AND {kind}
+        AND (submitted_at IS NOT NULL OR leased_until > %(now)s)
 ) < %(overlap)s
-ON CONFLICT {target} DO UPDATE SET leased_until = excluded.leased_until
-    WHERE review_assignment.submitted_at IS NULL
+ON CONFLICT (queue_id, {column}, user_id) WHERE {kind}
+    DO UPDATE SET leased_until = excluded.leased_until WHERE review_assignment.submitted_at IS NULL
 RETURNING id, queue_id, trace_id, segment_id, user_id, leased_until, submitted_at, created_at
 """
-_LEASE = {
-    "segment": _LEASE_SQL.format(
-        item="segment_id = %(segment)s",
-        target="(queue_id, segment_id, user_id) WHERE segment_id IS NOT NULL",
-    ),
-    "trace": _LEASE_SQL.format(
-        item="trace_id = %(trace)s AND segment_id IS NULL",
-        target="(queue_id, trace_id, user_id) WHERE segment_id IS NULL",
-    ),
-}
-
-
-def _lease(
-    *, queue: Queue, user: AbstractBaseUser, trace_id: int, segment_id: int | None, now: datetime
-) -> Assignment | None:
-    """Lease one item to ``user`` in one statement, or None when it is full."""
-    field = Assignment._meta.get_field("leased_until")
-    params = {
-        "queue": queue.pk,
-        "trace": trace_id,
-        "segment": segment_id,
-        "user": user.pk,
-        "until": field.get_db_prep_value(now + timedelta(seconds=queue.lease_seconds), connection),
-        "now": field.get_db_prep_value(now, connection),
-        "overlap": queue.overlap,
-    }
-    sql = _LEASE["trace" if segment_id is None else "segment"]
-    return next(iter(Assignment.objects.raw(sql, params)), None)
+_LEASE = {item: _LEASE_SQL.format(item=item, **sql) for item, sql in _ITEMS.items()}
 
 
 def _candidate(
-    *, queue: Queue, user: AbstractBaseUser, passed_over: list[int]
+    *, queue: Queue, params: dict[str, object], passed_over: list[int]
 ) -> tuple[int, int, int | None] | None:
-    """The first item in the queue's order that ``user`` does not hold and that is not full, as
-    (item, trace, step index), its row locked where the database can skip locked rows.
-
-    The order keys come from one grouped scan of the queue's findings joined to the items,
-    rather than from two subqueries per item as in ``queue_items``."""
+    """The first item that ``_CANDIDATE_SQL`` finds with ``params`` (those of ``claim_next``),
+    as (item, trace, step index), its row locked where the database can skip locked rows."""
     item_field = queue_item_field(queue)
-    full = (
-        _items_held(_held(queue, item_field), item_field)
-        .annotate(holders=Count("pk"))
-        .filter(holders__gte=queue.overlap)
-        .values(item_field)
-    )
-    items = (
-        queue_scope(queue)
-        .exclude(pk__in=_items_held(_held(queue, item_field, user=user), item_field))
-        .exclude(pk__in=full)
-        .exclude(pk__in=passed_over)
-        .values("pk")
-    )
-    items_sql, items_params = items.query.sql_with_params()
-    keys_sql, keys_params = queue_order_keys(queue).query.sql_with_params()
-    columns = {
-        "pk": "i.id",
-        "top_severity": "k.top_severity",
-        "top_score": "k.top_score",
-    }
-    order = ", ".join(
-        f"{columns[key.lstrip('-')]} DESC" if key.startswith("-") else columns[key]
-        for key in QUEUE_ORDERS[queue.order]
-    )
+    keys, keys_params = queue_order_keys(queue).query.sql_with_params()
+    scope, scope_params = queue_scope(queue).values("pk").query.sql_with_params()
     if item_field == "segment":
         table, trace_and_step = "traces_segment", 's.trace_id, s."index"'
         step_join = "JOIN traces_step s ON s.id = i.step_id"
     else:
         table, trace_and_step, step_join = "traces_trace", "i.id, NULL", ""
-    lock = (
-        " FOR UPDATE OF i SKIP LOCKED"
-        if connection.features.has_select_for_update_skip_locked
-        else ""
-    )
-    sql = (
-        f"SELECT i.id, {trace_and_step} FROM {table} i "  # noqa: S608 (SQL built by the ORM)
-        f"JOIN ({keys_sql}) k ON k.item = i.id {step_join} "
-        f"WHERE i.id IN ({items_sql}) ORDER BY {order} LIMIT 1{lock}"
+    sql = _CANDIDATE_SQL.format(
+        trace_and_step=trace_and_step,
+        table=table,
+        keys=keys,
+        step_join=step_join,
+        scope=scope,
+        passed_over=f"AND i.id NOT IN ({', '.join(map(str, passed_over))})" if passed_over else "",
+        order=", ".join(
+            f"{_ORDER_COLUMNS[key[1:]]} DESC" if key.startswith("-") else _ORDER_COLUMNS[key]
+            for key in QUEUE_ORDERS[queue.order]
+        ),
+        lock=(
+            " FOR UPDATE OF i SKIP LOCKED"
+            if connection.features.has_select_for_update_skip_locked
+            else ""
+        ),
+        **_ITEMS[item_field],
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*keys_params, *items_params))
+        mine = (params["queue"], params["now"], params["overlap"], params["user"])
+        cursor.execute(sql, (*keys_params, *scope_params, *mine))
         return cursor.fetchone()
 
 
@@ -138,39 +117,37 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
     assignment carries ``step_index``, its segment's step (None for a whole trace), so a link
     to the item needs no further query.
 
-    The items that are full are found by one grouped scan of the queue's assignments rather than
-    by counting each candidate's, so a claim's cost does not grow with the queue's assignments
-    times its items."""
+    Three statements at most: the current lease, the candidate, the lease. The assignments'
+    SQL is written out rather than built by the ORM, which cost more processor time than the
+    database spent running it."""
     item_field = queue_item_field(queue)
     now = timezone.now()
+    field = Assignment._meta.get_field("leased_until")
+    params = {
+        "queue": queue.pk,
+        "user": user.pk,
+        "now": field.get_db_prep_value(now, connection),
+        "until": field.get_db_prep_value(now + timedelta(seconds=queue.lease_seconds), connection),
+        "overlap": queue.overlap,
+    }
     with transaction.atomic():
-        current = (
-            Assignment.objects.filter(
-                queue=queue, user=user, submitted_at__isnull=True, leased_until__gt=now
-            )
-            .annotate(step_index=F("segment__step__index"))
-            .order_by("created_at")
-            .first()
-        )
+        current = next(iter(Assignment.objects.raw(_CURRENT_SQL, params)), None)
         if current is not None:
             return current
         passed_over: list[int] = []
         while True:
-            item = _candidate(queue=queue, user=user, passed_over=passed_over)
+            item = _candidate(queue=queue, params=params, passed_over=passed_over)
             if item is None:
                 return None
             item_id, trace_id, step_index = item
-            assignment = _lease(
-                queue=queue,
-                user=user,
-                trace_id=trace_id,
-                segment_id=item_id if item_field == "segment" else None,
-                now=now,
-            )
+            lease = params | {"trace": trace_id, "segment": None}
+            if item_field == "segment":
+                lease["segment"] = item_id
+            assignment = next(iter(Assignment.objects.raw(_LEASE[item_field], lease)), None)
             if assignment is not None:
                 assignment.step_index = step_index
                 return assignment
-            # Filled by claims that committed after the candidates were read.
+            # Filled by claims that committed after the candidate was read.
             passed_over.append(item_id)
 
 
