@@ -108,9 +108,14 @@ def queue_items(queue: Queue) -> QuerySet:
     findings = matching_findings(filters)
     if queue.level == Queue.Level.SEGMENT:
         per_item = findings.filter(segment=OuterRef("pk")).values("segment")
+        items = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
+            pk__in=findings.values("segment")
+        )
     else:
         per_item = findings.filter(trace=OuterRef("pk")).values("trace")
-    items = queue_scope(queue).filter(pk__in=findings.values(queue_item_field(queue)))
+        items = Trace.objects.filter(**_trace_filter(filters, "")).filter(
+            pk__in=findings.values("trace")
+        )
     items = items.annotate(
         top_score=Subquery(per_item.annotate(m=Max("score")).values("m")[:1]),
         top_severity=Subquery(per_item.annotate(m=Max("severity")).values("m")[:1]),
@@ -118,21 +123,20 @@ def queue_items(queue: Queue) -> QuerySet:
     return items.order_by(*QUEUE_ORDERS[queue.order])
 
 
-def queue_scope(queue: Queue) -> QuerySet:
-    """The segments or traces that pass the queue's filter on traces; its items are those of
-    them with a matching finding."""
-    filters = parse_filters(queue.filters)
-    if queue.level == Queue.Level.SEGMENT:
-        return Segment.objects.filter(**_trace_filter(filters, "step__trace__"))
-    return Trace.objects.filter(**_trace_filter(filters, ""))
+def queue_traces(queue: Queue) -> QuerySet[Trace]:
+    """The traces that pass the queue's filter on traces (all of them when it has none)."""
+    return Trace.objects.filter(**_trace_filter(parse_filters(queue.filters), ""))
 
 
 def queue_order_keys(queue: Queue) -> QuerySet:
-    """One row per item of the queue: its id as ``item`` with the ``top_severity`` and
-    ``top_score`` of its matching findings, by one grouped scan of the findings."""
-    findings = matching_findings(parse_filters(queue.filters))
+    """One row per item of the queue's matching findings on the traces its filter lets through:
+    the item's id as ``item``, with its ``top_severity`` and ``top_score``, by one grouped scan
+    of those findings."""
+    filters = parse_filters(queue.filters)
     return (
-        findings.values(item=F(queue_item_field(queue)))
+        matching_findings(filters)
+        .filter(**_trace_filter(filters, "trace__"))
+        .values(item=F(queue_item_field(queue)))
         .annotate(top_severity=Max("severity"), top_score=Max("score"))
         .order_by()
     )

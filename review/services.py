@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from review.models import Assignment, Category, Decision, Label, Queue
-from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_scope
+from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
 from traces.models import Segment, Trace
 
 # An assignment holds its item while submitted, or leased and not yet expired. An item is a
@@ -39,18 +39,18 @@ LIMIT 1
 
 # The first item in the queue's order that the user does not hold and that is not full. The
 # items the queue's assignments hold are grouped in one scan rather than counted per item, and
-# the order keys come from one grouped scan of the findings rather than from two subqueries per
-# item as in ``queue_items``. ``keys`` and ``scope`` are SQL the ORM builds from the queue's
-# filter; the parameters follow theirs: queue, now, overlap, user.
+# the order keys come from one grouped scan of the findings on the queue's traces rather than
+# from two subqueries per item as in ``queue_items``. ``keys`` and ``traces`` are SQL the ORM
+# builds from the queue's filter; the parameters follow theirs: queue, now, overlap, user.
 _CANDIDATE_SQL = """
 SELECT i.id, {trace_and_step} FROM {table} i
 JOIN ({keys}) k ON k.item = i.id {step_join}
-WHERE i.id IN ({scope}) {passed_over} AND i.id NOT IN (
+WHERE i.id NOT IN (
     SELECT {column} FROM review_assignment
     WHERE queue_id = %s AND {kind} AND (submitted_at IS NOT NULL OR leased_until > %s)
     GROUP BY {column}
     HAVING COUNT(*) >= %s OR SUM(CASE WHEN user_id = %s THEN 1 ELSE 0 END) > 0
-)
+) {traces} {passed_over}
 ORDER BY {order} LIMIT 1{lock}
 """
 _ORDER_COLUMNS = {"pk": "i.id", "top_severity": "k.top_severity", "top_score": "k.top_score"}
@@ -81,18 +81,22 @@ def _candidate(
     as (item, trace, step index), its row locked where the database can skip locked rows."""
     item_field = queue_item_field(queue)
     keys, keys_params = queue_order_keys(queue).query.sql_with_params()
-    scope, scope_params = queue_scope(queue).values("pk").query.sql_with_params()
+    traces, traces_params = "", ()
     if item_field == "segment":
         table, trace_and_step = "traces_segment", 's.trace_id, s."index"'
         step_join = "JOIN traces_step s ON s.id = i.step_id"
     else:
         table, trace_and_step, step_join = "traces_trace", "i.id, NULL", ""
+    in_scope = queue_traces(queue)
+    if in_scope.query.has_filters():
+        traces, traces_params = in_scope.values("pk").query.sql_with_params()
+        traces = f"AND {'s.trace_id' if item_field == 'segment' else 'i.id'} IN ({traces})"
     sql = _CANDIDATE_SQL.format(
         trace_and_step=trace_and_step,
         table=table,
         keys=keys,
         step_join=step_join,
-        scope=scope,
+        traces=traces,
         passed_over=f"AND i.id NOT IN ({', '.join(map(str, passed_over))})" if passed_over else "",
         order=", ".join(
             f"{_ORDER_COLUMNS[key[1:]]} DESC" if key.startswith("-") else _ORDER_COLUMNS[key]
@@ -107,7 +111,7 @@ def _candidate(
     )
     with connection.cursor() as cursor:
         mine = (params["queue"], params["now"], params["overlap"], params["user"])
-        cursor.execute(sql, (*keys_params, *scope_params, *mine))
+        cursor.execute(sql, (*keys_params, *mine, *traces_params))
         return cursor.fetchone()
 
 

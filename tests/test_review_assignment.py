@@ -104,6 +104,21 @@ def test_items_are_handed_out_in_the_order_the_queue_lists_them(level, order):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("level", Queue.Level.values)
+def test_a_queue_filtered_by_source_hands_out_only_that_sources_items(level):
+    wanted = flagged_segments(2, scores=[0.1, 0.2])
+    flagged_segments(2, scores=[0.9, 0.8])
+    source = wanted[0].step.trace.source.slug
+    queue = Queue.objects.create(name="q", level=level, filters={"source": source}, overlap=1)
+    ana = User.objects.create_user("ana")
+    seen = set()
+    while (assignment := claim_next(queue=queue, user=ana)) is not None:
+        seen.add(assignment.trace_id)
+        label(ana, assignment)
+    assert seen == {segment.step.trace_id for segment in wanted}
+
+
+@pytest.mark.django_db
 def test_a_current_lease_is_handed_back_until_submitted():
     flagged_segments(2)
     queue = Queue.objects.create(name="q")
