@@ -81,12 +81,12 @@ def _candidate(
     as (item, trace, step index), its row locked where the database can skip locked rows."""
     item_field = queue_item_field(queue)
     keys, keys_params = queue_order_keys(queue).query.sql_with_params()
-    traces, traces_params = "", ()
     if item_field == "segment":
         table, trace_and_step = "traces_segment", 's.trace_id, s."index"'
         step_join = "JOIN traces_step s ON s.id = i.step_id"
     else:
         table, trace_and_step, step_join = "traces_trace", "i.id, NULL", ""
+    traces, traces_params = "", ()
     in_scope = queue_traces(queue)
     if in_scope.query.has_filters():
         traces, traces_params = in_scope.values("pk").query.sql_with_params()
@@ -121,9 +121,9 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
     assignment carries ``step_index``, its segment's step (None for a whole trace), so a link
     to the item needs no further query.
 
-    Three statements at most: the current lease, the candidate, the lease. The assignments'
-    SQL is written out rather than built by the ORM, which cost more processor time than the
-    database spent running it."""
+    Three statements unless claims that commit meanwhile fill the candidate: the current lease,
+    the candidate, the lease. The assignments' SQL is written out rather than built by the ORM,
+    which cost more processor time than the database spent running it."""
     item_field = queue_item_field(queue)
     now = timezone.now()
     field = Assignment._meta.get_field("leased_until")
