@@ -87,6 +87,20 @@ def _trace_filter(filters: QueueFilters, prefix: str) -> dict[str, Any]:
     return {f"{prefix}{k}": v for k, v in fields.items() if v is not None}
 
 
+# Each queue order, over the items' best finding (``top_severity``, ``top_score``) and their id.
+QUEUE_ORDERS: dict[str, tuple[str, ...]] = {
+    Queue.Order.SEVERITY_SCORE: ("-top_severity", "-top_score", "pk"),
+    Queue.Order.SCORE: ("-top_score", "pk"),
+    Queue.Order.NEWEST: ("-pk",),
+    Queue.Order.OLDEST: ("pk",),
+}
+
+
+def queue_item_field(queue: Queue) -> str:
+    """``segment`` or ``trace``: what one item of the queue is."""
+    return "segment" if queue.level == Queue.Level.SEGMENT else "trace"
+
+
 def queue_items(queue: Queue) -> QuerySet:
     """The queue's items (segments or traces), annotated with ``top_score`` and
     ``top_severity`` and in the queue's order."""
@@ -106,13 +120,26 @@ def queue_items(queue: Queue) -> QuerySet:
         top_score=Subquery(per_item.annotate(m=Max("score")).values("m")[:1]),
         top_severity=Subquery(per_item.annotate(m=Max("severity")).values("m")[:1]),
     )
-    order = {
-        Queue.Order.SEVERITY_SCORE: ["-top_severity", "-top_score", "pk"],
-        Queue.Order.SCORE: ["-top_score", "pk"],
-        Queue.Order.NEWEST: ["-pk"],
-        Queue.Order.OLDEST: ["pk"],
-    }[queue.order]
-    return items.order_by(*order)
+    return items.order_by(*QUEUE_ORDERS[queue.order])
+
+
+def queue_traces(queue: Queue) -> QuerySet[Trace]:
+    """The traces that pass the queue's filter on traces (all of them when it has none)."""
+    return Trace.objects.filter(**_trace_filter(parse_filters(queue.filters), ""))
+
+
+def queue_order_keys(queue: Queue) -> QuerySet:
+    """One row per item of the queue's matching findings on the traces its filter lets through:
+    the item's id as ``item``, with its ``top_severity`` and ``top_score``, by one grouped scan
+    of those findings."""
+    filters = parse_filters(queue.filters)
+    return (
+        matching_findings(filters)
+        .filter(**_trace_filter(filters, "trace__"))
+        .values(item=F(queue_item_field(queue)))
+        .annotate(top_severity=Max("severity"), top_score=Max("score"))
+        .order_by()
+    )
 
 
 # --- Triage: queue progress, lists of traces and flags, full-text search ------------------------

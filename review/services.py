@@ -11,85 +11,148 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from review.models import Assignment, Category, Decision, Label, Queue
-from review.selectors import queue_items
+from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
 from traces.models import Segment, Trace
 
+# An assignment holds its item while submitted, or leased and not yet expired. An item is a
+# segment, or a whole trace for the assignments without a segment.
+_ITEMS = {
+    "segment": {"column": "segment_id", "kind": "segment_id IS NOT NULL"},
+    "trace": {"column": "trace_id", "kind": "segment_id IS NULL"},
+}
 
-def _held(queue: Queue, item_field: str, **lookup: object) -> QuerySet[Assignment]:
-    """Assignments that hold an item of ``queue``: submitted, or leased and not yet expired
-    (whole-trace items are those without a segment)."""
-    held = Assignment.objects.filter(queue=queue, **lookup).filter(
-        Q(submitted_at__isnull=False) | Q(leased_until__gt=timezone.now())
+# The user's unsubmitted, unexpired lease, with its segment's step for the link to it.
+_CURRENT_SQL = """
+SELECT a.id, a.queue_id, a.trace_id, a.segment_id, a.user_id, a.leased_until, a.submitted_at,
+    a.created_at, s."index" AS step_index
+FROM review_assignment a
+LEFT JOIN traces_segment g ON g.id = a.segment_id
+LEFT JOIN traces_step s ON s.id = g.step_id
+WHERE a.queue_id = %(queue)s AND a.user_id = %(user)s AND a.submitted_at IS NULL
+    AND a.leased_until > %(now)s
+ORDER BY a.created_at
+LIMIT 1
+"""
+
+# The first item in the queue's order that the user does not hold and that is not full. The
+# items the queue's assignments hold are grouped in one scan rather than counted per item, and
+# the order keys come from one grouped scan of the findings on the queue's traces rather than
+# from two subqueries per item as in ``queue_items``. ``keys`` and ``traces`` are SQL the ORM
+# builds from the queue's filter; the parameters follow theirs: queue, now, overlap, user.
+_CANDIDATE_SQL = """
+SELECT i.id, {trace_and_step} FROM {table} i
+JOIN ({keys}) k ON k.item = i.id {step_join}
+WHERE i.id NOT IN (
+    SELECT {column} FROM review_assignment
+    WHERE queue_id = %s AND {kind} AND (submitted_at IS NOT NULL OR leased_until > %s)
+    GROUP BY {column}
+    HAVING COUNT(*) >= %s OR SUM(CASE WHEN user_id = %s THEN 1 ELSE 0 END) > 0
+) {traces} {passed_over}
+ORDER BY {order} LIMIT 1{lock}
+"""
+_ORDER_COLUMNS = {"pk": "i.id", "top_severity": "k.top_severity", "top_score": "k.top_score"}
+
+# The lease is written only if the item still has room, counted in this statement: it runs after
+# the item's row was locked, so it sees every claim of the item that committed before. An
+# existing row can only be the labeler's own lease that expired unsubmitted, renewed in place.
+_LEASE_SQL = """
+INSERT INTO review_assignment
+    (queue_id, trace_id, segment_id, user_id, leased_until, submitted_at, created_at)
+SELECT %(queue)s, %(trace)s, %(segment)s, %(user)s, %(until)s, NULL, %(now)s
+WHERE (
+    SELECT COUNT(*) FROM review_assignment
+    WHERE queue_id = %(queue)s AND {column} = %({item})s AND {kind}
+        AND (submitted_at IS NOT NULL OR leased_until > %(now)s)
+) < %(overlap)s
+ON CONFLICT (queue_id, {column}, user_id) WHERE {kind}
+    DO UPDATE SET leased_until = excluded.leased_until WHERE review_assignment.submitted_at IS NULL
+RETURNING id, queue_id, trace_id, segment_id, user_id, leased_until, submitted_at, created_at
+"""
+_LEASE = {item: _LEASE_SQL.format(item=item, **sql) for item, sql in _ITEMS.items()}
+
+
+def _candidate(
+    *, queue: Queue, params: dict[str, object], passed_over: list[int]
+) -> tuple[int, int, int | None] | None:
+    """The first item that ``_CANDIDATE_SQL`` finds with ``params`` (those of ``claim_next``),
+    as (item, trace, step index), its row locked where the database can skip locked rows."""
+    item_field = queue_item_field(queue)
+    keys, keys_params = queue_order_keys(queue).query.sql_with_params()
+    if item_field == "segment":
+        table, trace_and_step = "traces_segment", 's.trace_id, s."index"'
+        step_join = "JOIN traces_step s ON s.id = i.step_id"
+    else:
+        table, trace_and_step, step_join = "traces_trace", "i.id, NULL", ""
+    traces, traces_params = "", ()
+    in_scope = queue_traces(queue)
+    if in_scope.query.has_filters():
+        traces, traces_params = in_scope.values("pk").query.sql_with_params()
+        traces = f"AND {'s.trace_id' if item_field == 'segment' else 'i.id'} IN ({traces})"
+    sql = _CANDIDATE_SQL.format(
+        trace_and_step=trace_and_step,
+        table=table,
+        keys=keys,
+        step_join=step_join,
+        traces=traces,
+        passed_over=f"AND i.id NOT IN ({', '.join(map(str, passed_over))})" if passed_over else "",
+        order=", ".join(
+            f"{_ORDER_COLUMNS[key[1:]]} DESC" if key.startswith("-") else _ORDER_COLUMNS[key]
+            for key in QUEUE_ORDERS[queue.order]
+        ),
+        lock=(
+            " FOR UPDATE OF i SKIP LOCKED"
+            if connection.features.has_select_for_update_skip_locked
+            else ""
+        ),
+        **_ITEMS[item_field],
     )
-    return held.filter(segment__isnull=True) if item_field == "trace" else held
-
-
-def _items_held(held: QuerySet[Assignment], item_field: str) -> QuerySet[Assignment]:
-    """The items ``held`` holds, as a subquery for ``pk__in`` (never NULL, which would make
-    ``NOT IN`` exclude everything)."""
-    return held.filter(**{f"{item_field}__isnull": False}).values(item_field)
+    with connection.cursor() as cursor:
+        mine = (params["queue"], params["now"], params["overlap"], params["user"])
+        cursor.execute(sql, (*keys_params, *mine, *traces_params))
+        return cursor.fetchone()
 
 
 def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
     """Lease the next item of ``queue`` to ``user``: their current lease if they hold one, else
-    the first item in the queue's order that they have not labeled and that has room.
+    the first item in the queue's order that they have not labeled and that has room. The
+    assignment carries ``step_index``, its segment's step (None for a whole trace), so a link
+    to the item needs no further query.
 
-    The items that are full are found by one grouped scan of the queue's assignments rather than
-    by counting each candidate's, so a claim's cost does not grow with the queue's assignments
-    times its items."""
-    item_field = "segment" if queue.level == Queue.Level.SEGMENT else "trace"
+    Three statements unless claims that commit meanwhile fill the candidate: the current lease,
+    the candidate, the lease. The assignments' SQL is written out rather than built by the ORM,
+    which cost more processor time than the database spent running it."""
+    item_field = queue_item_field(queue)
     now = timezone.now()
+    field = Assignment._meta.get_field("leased_until")
+    params = {
+        "queue": queue.pk,
+        "user": user.pk,
+        "now": field.get_db_prep_value(now, connection),
+        "until": field.get_db_prep_value(now + timedelta(seconds=queue.lease_seconds), connection),
+        "overlap": queue.overlap,
+    }
     with transaction.atomic():
-        current = (
-            Assignment.objects.filter(
-                queue=queue, user=user, submitted_at__isnull=True, leased_until__gt=now
-            )
-            .order_by("created_at")
-            .first()
-        )
+        current = next(iter(Assignment.objects.raw(_CURRENT_SQL, params)), None)
         if current is not None:
             return current
-        full = (
-            _items_held(_held(queue, item_field), item_field)
-            .annotate(holders=Count("pk"))
-            .filter(holders__gte=queue.overlap)
-            .values(item_field)
-        )
-        candidates = (
-            queue_items(queue)
-            .exclude(pk__in=_items_held(_held(queue, item_field, user=user), item_field))
-            .exclude(pk__in=full)
-        )
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        trace_of = "step__trace_id" if item_field == "segment" else "pk"
-        candidates = candidates.values_list("pk", trace_of)
         passed_over: list[int] = []
         while True:
-            item = candidates.exclude(pk__in=passed_over).first()
+            item = _candidate(queue=queue, params=params, passed_over=passed_over)
             if item is None:
                 return None
-            item_id, trace_id = item
-            # The query above may predate a claim that committed just before the row lock was
-            # taken; counted again now, under the lock, it cannot change.
-            if _held(queue, item_field, **{f"{item_field}_id": item_id}).count() < queue.overlap:
-                break
+            item_id, trace_id, step_index = item
+            lease = params | {"trace": trace_id, "segment": None}
+            if item_field == "segment":
+                lease["segment"] = item_id
+            assignment = next(iter(Assignment.objects.raw(_LEASE[item_field], lease)), None)
+            if assignment is not None:
+                assignment.step_index = step_index
+                return assignment
+            # Filled by claims that committed after the candidate was read.
             passed_over.append(item_id)
-        lookup = {"queue": queue, "user": user, "trace_id": trace_id}
-        if item_field == "segment":
-            lookup["segment_id"] = item_id
-        else:
-            lookup["segment"] = None
-        lease = {"leased_until": now + timedelta(seconds=queue.lease_seconds), "submitted_at": None}
-        # Only a lease of theirs that expired unsubmitted can be there already: the candidates
-        # left out everything they hold.
-        if Assignment.objects.filter(**lookup).update(**lease):
-            return Assignment.objects.get(**lookup)
-        return Assignment.objects.create(**lookup, **lease)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from detection.models import Detector, Finding
 from review.models import Assignment, Label, Queue
+from review.selectors import queue_items
 from review.services import LabelInput, claim_next, save_label
 from traces.models import Segment, Source, Step, Trace
 
@@ -69,6 +70,55 @@ def test_items_come_in_severity_then_score_order_and_each_once_per_person():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("level", Queue.Level.values)
+@pytest.mark.parametrize("order", Queue.Order.values)
+def test_items_are_handed_out_in_the_order_the_queue_lists_them(level, order):
+    segments = flagged_segments(6, scores=[0.2, 0.9, 0.5, 0.5, 0.7, 0.1])
+    # A second detector's findings: each item's best severity and best score may come from
+    # different findings.
+    other = Detector.objects.create(name="judge", kind="pattern", category="sabotage")
+    Finding.objects.bulk_create(
+        Finding(
+            detector=other,
+            detector_version=1,
+            trace=segment.step.trace,
+            segment=segment,
+            score=score,
+            category="sabotage",
+            severity=severity,
+        )
+        for segment, score, severity in [
+            (segments[0], 0.95, 1),
+            (segments[2], 0.3, 4),
+            (segments[5], 0.05, 4),
+        ]
+    )
+    queue = Queue.objects.create(name="q", level=level, order=order, overlap=1)
+    ana = User.objects.create_user("ana")
+    seen = []
+    while (assignment := claim_next(queue=queue, user=ana)) is not None:
+        seen.append(assignment.segment_id or assignment.trace_id)
+        label(ana, assignment)
+    assert seen == list(queue_items(queue).values_list("pk", flat=True))
+    assert len(seen) == 6
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", Queue.Level.values)
+def test_a_queue_filtered_by_source_hands_out_only_that_sources_items(level):
+    wanted = flagged_segments(2, scores=[0.1, 0.2])
+    flagged_segments(2, scores=[0.9, 0.8])
+    source = wanted[0].step.trace.source.slug
+    queue = Queue.objects.create(name="q", level=level, filters={"source": source}, overlap=1)
+    ana = User.objects.create_user("ana")
+    seen = set()
+    while (assignment := claim_next(queue=queue, user=ana)) is not None:
+        seen.add(assignment.trace_id)
+        label(ana, assignment)
+    assert seen == {segment.step.trace_id for segment in wanted}
+
+
+@pytest.mark.django_db
 def test_a_current_lease_is_handed_back_until_submitted():
     flagged_segments(2)
     queue = Queue.objects.create(name="q")
@@ -119,6 +169,31 @@ def test_a_labeler_whose_lease_expired_gets_the_item_again_on_the_same_assignmen
     assert (again.pk, again.segment_id) == (first.pk, first.segment_id)
     assert again.leased_until > timezone.now()
     assert Assignment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_whole_trace_queue_keeps_its_overlap_and_renews_an_expired_lease_in_place():
+    flagged_segments(1)
+    queue = Queue.objects.create(name="q", level=Queue.Level.TRACE, overlap=2)
+    ana, ben = User.objects.create_user("ana"), User.objects.create_user("ben")
+    first = claim_next(queue=queue, user=ana)
+    assert (first.segment_id, first.step_index) == (None, None)
+    assert claim_next(queue=queue, user=ben).trace_id == first.trace_id
+    assert claim_next(queue=queue, user=User.objects.create_user("cy")) is None
+    Assignment.objects.filter(pk=first.pk).update(leased_until=timezone.now() - timedelta(1))
+    again = claim_next(queue=queue, user=ana)
+    assert (again.pk, again.trace_id) == (first.pk, first.trace_id)
+    assert again.leased_until > timezone.now()
+    assert Assignment.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_claim_says_which_step_its_segment_is_on():
+    segment = flagged_segments(1)[0]
+    queue = Queue.objects.create(name="q")
+    ana = User.objects.create_user("ana")
+    assert claim_next(queue=queue, user=ana).step_index == segment.step.index
+    assert claim_next(queue=queue, user=ana).step_index == segment.step.index
 
 
 @pytest.mark.django_db

@@ -199,13 +199,11 @@ def next_item(request: HttpRequest, queue_id: int) -> HttpResponse:
     assignment = claim_next(queue=queue, user=request.user) if queue.active else None
     if assignment is None:
         return render(request, "review/label_queue_empty.html", {"queue": queue})
-    step = None
-    if assignment.segment_id is not None:
-        step = (
-            Segment.objects.filter(pk=assignment.segment_id)
-            .values_list("step__index", flat=True)
-            .first()
-        )
     return redirect(
-        trace_url(assignment.trace_id, queue=queue, segment_id=assignment.segment_id, step=step)
+        trace_url(
+            assignment.trace_id,
+            queue=queue,
+            segment_id=assignment.segment_id,
+            step=assignment.step_index,
+        )
     )
