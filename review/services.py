@@ -163,6 +163,62 @@ class LabelInput:
     note: str = ""
 
 
+# A label's next revision of the author's judgement of one item, numbered in the statement that
+# writes it. ``{item}`` picks the segment, or the whole trace.
+_REVISION_SQL = """
+INSERT INTO review_label (author_id, trace_id, segment_id, queue_id, verdict, category_id,
+    severity, note, revision, created_at)
+SELECT %(author)s, %(trace)s, %(segment)s, %(queue)s, %(verdict)s, %(category)s, %(severity)s,
+    %(note)s, COALESCE(MAX(revision), 0) + 1, %(now)s
+FROM review_label
+WHERE author_id = %(author)s AND trace_id = %(trace)s AND {item}
+RETURNING id, revision
+"""
+_REVISION = {
+    "segment": _REVISION_SQL.format(item="segment_id = %(segment)s"),
+    "trace": _REVISION_SQL.format(item="segment_id IS NULL"),
+}
+
+
+def _insert_revision(
+    *,
+    author: AbstractBaseUser,
+    trace: Trace,
+    segment: Segment | None,
+    label: LabelInput,
+    queue: Queue | None,
+) -> Label:
+    now = timezone.now()
+    saved = Label(
+        author=author,
+        trace=trace,
+        segment=segment,
+        queue=queue,
+        verdict=label.verdict,
+        category=label.category,
+        severity=label.severity,
+        note=label.note,
+        created_at=now,
+    )
+    params = {
+        "author": author.pk,
+        "trace": trace.pk,
+        "segment": saved.segment_id,
+        "queue": saved.queue_id,
+        "verdict": label.verdict,
+        "category": saved.category_id,
+        "severity": label.severity,
+        "note": label.note,
+        "now": Label._meta.get_field("created_at").get_db_prep_value(now, connection),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_REVISION["trace" if segment is None else "segment"], params)
+        saved.pk, saved.revision = cursor.fetchone()
+    saved._state.adding = False
+    saved._state.db = connection.alias
+    return saved
+
+
 def save_label(
     *,
     author: AbstractBaseUser,
@@ -172,29 +228,26 @@ def save_label(
     queue: Queue | None = None,
 ) -> Label:
     """Record a label as a new revision of the author's judgement of the item, and close the
-    author's assignment of it in ``queue``."""
-    with transaction.atomic():
-        previous = Label.objects.filter(author=author, trace=trace, segment=segment).order_by(
-            "-revision"
+    author's assignment of it in ``queue``.
+
+    Without a queue, on a trace already in review, that is one statement, which commits on its
+    own; otherwise its writes share a transaction."""
+    first_review = trace.review_state == Trace.ReviewState.UNREVIEWED
+    if queue is None and not first_review:
+        return _insert_revision(
+            author=author, trace=trace, segment=segment, label=label, queue=None
         )
-        last = previous.values_list("revision", flat=True).first() or 0
-        saved = Label.objects.create(
-            author=author,
-            trace=trace,
-            segment=segment,
-            queue=queue,
-            verdict=label.verdict,
-            category=label.category,
-            severity=label.severity,
-            note=label.note,
-            revision=last + 1,
+    with transaction.atomic():
+        saved = _insert_revision(
+            author=author, trace=trace, segment=segment, label=label, queue=queue
         )
         if queue is not None:
             Assignment.objects.filter(
                 queue=queue, user=author, trace=trace, segment=segment, submitted_at__isnull=True
-            ).update(submitted_at=timezone.now())
-        if trace.review_state == Trace.ReviewState.UNREVIEWED:
+            ).update(submitted_at=saved.created_at)
+        if first_review:
             Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.IN_REVIEW)
+            trace.review_state = Trace.ReviewState.IN_REVIEW
         return saved
 
 

@@ -14,7 +14,7 @@ from review.services import LabelInput, save_label
 from review.views.viewer import SHOWN_REVISIONS
 from tests.review.conftest import HTMX, TAMPERING_STEPS, client_for, flag, make_trace
 from tests.review.pages import step_text, texts
-from traces.models import Segment
+from traces.models import Segment, Trace
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +146,35 @@ def test_a_label_of_the_whole_trace_has_no_segment(labeler, tampering):
     assert response.status_code == 200
     assert Label.objects.get().segment is None
     assert "Whole trace" in response.content.decode()
+
+
+def test_revisions_are_numbered_per_person_and_item(labeler, other_labeler, tampering):
+    trace, segment = tampering
+    for author, item in [
+        (labeler, segment),
+        (labeler, segment),
+        (labeler, None),
+        (other_labeler, segment),
+        (labeler, None),
+    ]:
+        save_label(author=author, trace=trace, segment=item, label=LabelInput("unsure"))
+    revisions = Label.objects.order_by("pk").values_list("author__username", "segment", "revision")
+    assert list(revisions) == [
+        ("lena", segment.pk, 1),
+        ("lena", segment.pk, 2),
+        ("lena", None, 1),
+        ("omar", segment.pk, 1),
+        ("lena", None, 2),
+    ]
+
+
+def test_the_first_label_puts_the_trace_in_review_and_later_ones_keep_it(labeler, tampering):
+    trace, segment = tampering
+    save_label(author=labeler, trace=trace, segment=segment, label=LabelInput("benign"))
+    assert trace.review_state == Trace.ReviewState.IN_REVIEW
+    save_label(author=labeler, trace=trace, segment=None, label=LabelInput("benign"))
+    trace.refresh_from_db()
+    assert trace.review_state == Trace.ReviewState.IN_REVIEW
 
 
 def test_the_form_starts_from_the_detector_suggestion_then_from_the_last_revision(
