@@ -20,8 +20,7 @@ from itertools import pairwise
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, F, OuterRef, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.defaultfilters import pluralize
@@ -463,6 +462,37 @@ class ItemLabels:
     others_hidden: bool
 
 
+# Each person's newest revisions of their label on one item (``{item}``: a segment, or the whole
+# trace), with their author's name, category and how many revisions they made. For a labeler,
+# ``{blind}`` keeps other people's labels out until the labeler's own is in.
+_ITEM_LABELS_SQL = """
+SELECT * FROM (
+    SELECT l.id, l.author_id, l.trace_id, l.segment_id, l.queue_id, l.verdict, l.category_id,
+        l.severity, l.note, l.revision, l.created_at, u.username AS author_name,
+        c.slug AS category_slug, c.name AS category_name,
+        ROW_NUMBER() OVER (PARTITION BY l.author_id ORDER BY l.revision DESC, l.id DESC) AS newest,
+        COUNT(*) OVER (PARTITION BY l.author_id) AS revisions
+    FROM review_label l
+    JOIN auth_user u ON u.id = l.author_id
+    LEFT JOIN review_category c ON c.id = l.category_id
+    WHERE l.trace_id = %(trace)s AND l.{item} {blind}
+) shown
+WHERE newest <= %(shown)s
+ORDER BY author_id, revision DESC, id DESC
+"""
+_BLIND_SQL = """AND (l.author_id = %(viewer)s OR EXISTS (
+        SELECT 1 FROM review_label m
+        WHERE m.trace_id = %(trace)s AND m.{item} AND m.author_id = %(viewer)s))"""
+_LABEL_ITEMS = {"segment": "segment_id = %(segment)s", "trace": "segment_id IS NULL"}
+_ITEM_LABELS = {
+    (level, reviewer): _ITEM_LABELS_SQL.format(
+        item=item, blind="" if reviewer else _BLIND_SQL.format(item=item)
+    )
+    for level, item in _LABEL_ITEMS.items()
+    for reviewer in (True, False)
+}
+
+
 def item_labels(
     *,
     trace_id: int,
@@ -482,29 +512,25 @@ def item_labels(
     reviewer = has_role(viewer, REVIEWER)
     if not reviewer and labeled is not None and segment_id not in labeled:
         return ItemLabels(mine=None, others=[], others_hidden=True)
-    labels = Label.objects.filter(trace_id=trace_id, segment_id=segment_id)
-    if not reviewer:
-        submitted = Label.objects.filter(
-            trace_id=OuterRef("trace_id"), segment_id=segment_id, author=viewer
-        )
-        labels = labels.filter(Q(author=viewer) | Exists(submitted))
-    author = [F("author_id")]
-    newest_first = [F("revision").desc(), F("pk").desc()]
-    labels = (
-        labels.select_related("author", "category")
-        .annotate(
-            newest=Window(RowNumber(), partition_by=author, order_by=newest_first),
-            revisions=Window(Count("pk"), partition_by=author),
-        )
-        .filter(newest__lte=SHOWN_REVISIONS)
-        .order_by("author_id", "-revision", "-pk")
-    )
+    sql = _ITEM_LABELS["trace" if segment_id is None else "segment", reviewer]
+    params = {
+        "trace": trace_id,
+        "segment": segment_id,
+        "viewer": viewer.pk,
+        "shown": SHOWN_REVISIONS,
+    }
     by_author: dict[int, Revisions] = {}
-    for label in labels:
+    for label in Label.objects.raw(sql, params):
+        if label.category_id is not None:
+            label.category = Category.from_db(
+                label._state.db,
+                ["id", "slug", "name"],
+                (label.category_id, label.category_slug, label.category_name),
+            )
         history = by_author.get(label.author_id)
         if history is None:
             history = by_author[label.author_id] = Revisions(
-                label.author.get_username(), [], max(label.revisions - SHOWN_REVISIONS, 0)
+                label.author_name, [], max(label.revisions - SHOWN_REVISIONS, 0)
             )
         history.labels.append(label)
     mine = by_author.pop(viewer.pk, None)

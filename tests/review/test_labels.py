@@ -309,6 +309,17 @@ def test_blindness_is_per_item(labeler, other_labeler, tampering):
     assert "LENA-SECRET" not in panel
 
 
+def test_blindness_holds_for_the_whole_trace_too(labeler, other_labeler, tampering):
+    trace, segment = tampering
+    post_label(client_for(labeler), trace, None, note="LENA-SECRET")
+    omar = client_for(other_labeler)
+    post_label(omar, trace, segment, verdict="benign")  # Omar labeled the segment, not the trace
+    panel = omar.get(labels_url(trace), **HTMX).content.decode()
+    assert "LENA-SECRET" not in panel and "Hidden until you submit your own label" in panel
+    response = post_label(omar, trace, None, verdict="unsure")
+    assert "LENA-SECRET" in response.content.decode()
+
+
 def test_reviewers_see_every_label(labeler, reviewer, tampering):
     trace, segment = tampering
     post_label(client_for(labeler), trace, segment, note="LENA-SECRET")
