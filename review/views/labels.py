@@ -26,6 +26,7 @@ from review.views.viewer import (
     page_context,
     panel_context,
     render_step,
+    segment_flag,
     trace_flags,
 )
 from traces.models import Segment, Step, Trace
@@ -53,8 +54,7 @@ def posted_queue(request: HttpRequest) -> Queue | None:
 
 def item_flag(request: HttpRequest, trace: Trace) -> tuple[bool, int | None, Flag | None]:
     """The item named by ``segment`` (empty: the whole trace) and its flag when it is one; False
-    when it is not one of this trace's segments. One query for a flag; a segment that is not a
-    flag now (its detector's version moved on) takes a second."""
+    when it is not one of this trace's segments."""
     value = request.POST.get("segment", "") if request.method == "POST" else ""
     value = value or request.GET.get("segment", "")
     if not value:
@@ -62,10 +62,8 @@ def item_flag(request: HttpRequest, trace: Trace) -> tuple[bool, int | None, Fla
     if not value.isdigit():
         return False, None, None
     segment_id = int(value)
-    flag = find_flag(trace_flags(trace_id=trace.pk, segment_id=segment_id), segment_id)
-    if flag is not None:
-        return True, segment_id, flag
-    return Segment.objects.filter(pk=segment_id, step__trace_id=trace.pk).exists(), segment_id, None
+    known, flag = segment_flag(trace_id=trace.pk, segment_id=segment_id)
+    return known, segment_id, flag
 
 
 @role_required(LABELER)

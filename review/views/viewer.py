@@ -20,6 +20,7 @@ from itertools import pairwise
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -171,6 +172,40 @@ def trace_flags(
         if name is not None and origin == Segment.Origin.DETECTOR:
             flag.findings.append(FindingView(name, version, score, category, sev, why))
     return list(flags.values())
+
+
+# One segment of a trace with its findings of current, enabled detector versions, best first: a
+# row per finding, or one row with none.
+_SEGMENT_FLAG_SQL = """
+SELECT g.id, s."index", g.start, g."end", g.origin, u.username, f.name, f.detector_version,
+    f.score, f.category, f.severity, f.rationale
+FROM traces_segment g
+JOIN traces_step s ON s.id = g.step_id
+LEFT JOIN auth_user u ON u.id = g.created_by_id
+LEFT JOIN (
+    SELECT f.segment_id, d.name, f.detector_version, f.score, f.category, f.severity, f.rationale
+    FROM detection_finding f
+    JOIN detection_detector d ON d.id = f.detector_id
+    WHERE f.segment_id = %(segment)s AND d.enabled AND f.detector_version = d.version
+) f ON g.origin = %(detector)s
+WHERE g.id = %(segment)s AND s.trace_id = %(trace)s
+ORDER BY f.score DESC
+"""
+
+
+def segment_flag(*, trace_id: int, segment_id: int) -> tuple[bool, Flag | None]:
+    """Whether the segment is part of the trace, and its flag as ``trace_flags`` makes it when it
+    is one now (marked by a person, or found by a current detector version), from one query."""
+    params = {"trace": trace_id, "segment": segment_id, "detector": Segment.Origin.DETECTOR}
+    with connection.cursor() as cursor:
+        cursor.execute(_SEGMENT_FLAG_SQL, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return False, None
+    pk, index, start, end, origin, by = rows[0][:6]
+    flag = Flag(pk, index, start, end, origin, by or "")
+    flag.findings = [FindingView(*row[6:]) for row in rows if row[6] is not None]
+    return True, flag if flag.human or flag.findings else None
 
 
 # --- Rendering step content --------------------------------------------------------------------

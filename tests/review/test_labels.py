@@ -9,9 +9,10 @@ from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import reverse
 
+from detection.models import Detector, Finding
 from review.models import Assignment, Category, Label, Queue
 from review.services import LabelInput, save_label
-from review.views.viewer import SHOWN_REVISIONS
+from review.views.viewer import SHOWN_REVISIONS, segment_flag, trace_flags
 from tests.review.conftest import HTMX, TAMPERING_STEPS, client_for, flag, make_trace
 from tests.review.pages import step_text, texts
 from traces.models import Segment, Trace
@@ -220,6 +221,37 @@ def test_a_segment_of_another_trace_is_refused(labeler, tampering, detector):
     response = post_label(client_for(labeler), trace, foreign)
     assert response.status_code == 400
     assert not Label.objects.exists()
+
+
+def test_a_segment_whose_detector_was_turned_off_is_labeled_as_a_plain_segment(
+    labeler, tampering, detector
+):
+    trace, segment = tampering
+    Detector.objects.filter(pk=detector.pk).update(enabled=False)
+    response = post_label(client_for(labeler), trace, segment, verdict="benign")
+    assert response.status_code == 200
+    assert f"Segment {segment.pk}" in response.content.decode()
+    assert Label.objects.get().segment == segment
+
+
+def test_the_panel_finds_an_item_as_the_page_does(labeler, tampering, detector):
+    trace, segment = tampering
+    flag(trace, detector, step=2, start=0, end=3, score=0.4)
+    Finding.objects.create(
+        detector=detector,
+        detector_version=detector.version,
+        trace=trace,
+        segment=segment,
+        score=0.5,
+        category="other",
+        severity=1,
+        rationale="a weaker second look",
+    )
+    flag_span(client_for(labeler), trace, step=5, start=0, end=5)
+    flags = trace_flags(trace_id=trace.pk)
+    assert len(flags) == 3
+    for expected in flags:
+        assert segment_flag(trace_id=trace.pk, segment_id=expected.segment_id) == (True, expected)
 
 
 def test_without_htmx_a_refused_label_comes_back_on_the_whole_page(labeler, tampering):
