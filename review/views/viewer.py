@@ -487,6 +487,32 @@ class Revisions:
     labels: list[Label]
     earlier: int
 
+    @cached_property
+    def html(self) -> SafeString:
+        """The list as the panel shows it, built in Python as a step is: through the template
+        engine, ten revisions cost more processor time than the query that read them."""
+        out = ['<ol class="revisions">']
+        for label in self.labels:
+            local = timezone.localtime(label.created_at)
+            extra = f" · {escape(label.category.name)}" if label.category else ""
+            if label.severity:
+                extra += f" · {escape(label.get_severity_display())}"
+            note = f'\n  <p class="note">{escape(label.note)}</p>' if label.note else ""
+            out.append(
+                f'\n<li class="revision">\n  <span class="rev">rev {label.revision}</span>\n'
+                f'  <span class="verdict-tag verdict-{escape(label.verdict)}">'
+                f"{escape(label.get_verdict_display())}</span>{extra}\n"
+                f'  <time datetime="{local.isoformat()}">{local:%Y-%m-%d %H:%M:%S}</time>{note}\n'
+                "</li>"
+            )
+        out.append("\n</ol>")
+        if self.earlier > 0:
+            out.append(
+                f'\n<p class="muted">{self.earlier} earlier revision{pluralize(self.earlier)}, '
+                "not shown.</p>"
+            )
+        return mark_safe("".join(out))  # noqa: S308 -- every stored value went through escape
+
 
 @dataclass
 class ItemLabels:

@@ -141,6 +141,17 @@ def test_the_history_shows_the_newest_revisions_and_counts_the_rest(labeler, tam
     assert Label.objects.count() == SHOWN_REVISIONS + 2  # all kept
 
 
+def test_the_history_escapes_what_people_wrote(labeler, tampering):
+    trace, segment = tampering
+    response = post_label(
+        client_for(labeler), trace, segment, note="<b>bold</b> & more", severity=4
+    )
+    html = response.content.decode()
+    assert "<b>bold</b>" not in html
+    assert '<p class="note">&lt;b&gt;bold&lt;/b&gt; &amp; more</p>' in html
+    assert " · critical" in texts(html, class_="history")[0]
+
+
 def test_a_label_of_the_whole_trace_has_no_segment(labeler, tampering):
     trace, _ = tampering
     response = post_label(client_for(labeler), trace, None, verdict="unsure")
