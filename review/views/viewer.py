@@ -134,11 +134,10 @@ def trace_flags(
     *,
     trace_id: int,
     step_range: tuple[int, int] | None = None,
-    segment_id: int | None = None,
 ) -> list[Flag]:
     """The trace's flags in reading order, from one query: segments with a finding of a current,
     enabled detector version, and segments people marked. Optionally only steps in
-    ``[start, end)`` or one segment."""
+    ``[start, end)``."""
     rows = Segment.objects.filter(step__trace_id=trace_id).filter(
         Q(origin=Segment.Origin.HUMAN)
         | Q(
@@ -148,8 +147,6 @@ def trace_flags(
     )
     if step_range is not None:
         rows = rows.filter(step__index__gte=step_range[0], step__index__lt=step_range[1])
-    if segment_id is not None:
-        rows = rows.filter(pk=segment_id)
     rows = rows.values_list(
         "pk",
         "step__index",
