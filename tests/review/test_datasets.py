@@ -198,11 +198,6 @@ def test_queue_and_labeled_after_filters(labeled, labeler):
 # --- formats, read back with their standard readers -----------------------------------------
 
 
-def normalised(row: dict) -> dict:
-    """A row as JSON gives it, so every reader's output can be compared with it."""
-    return json.loads(json.dumps(row, default=str))
-
-
 def test_csv_reads_back_with_the_csv_module(labeled):
     expected = jsonl_rows(export())
     version = export(format="csv")

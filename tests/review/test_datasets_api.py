@@ -5,8 +5,10 @@ import csv
 import hashlib
 import io
 import json
+import tarfile
 from collections import Counter
 
+import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
@@ -363,14 +365,10 @@ def read_csv(path, tmp_path) -> list[dict]:
 
 
 def read_parquet(path, tmp_path) -> list[dict]:
-    import pyarrow.parquet as pq
-
     return pq.read_table(path).to_pylist()
 
 
 def read_hf(path, tmp_path) -> list[dict]:
-    import tarfile
-
     datasets_library = pytest.importorskip("datasets")
     with tarfile.open(path) as archive:
         archive.extractall(tmp_path / "hf", filter="data")
