@@ -509,10 +509,13 @@ def test_postgres_search_uses_the_gin_index_and_stems_words(labeler):
     assert trace_ids(html) == ["a"]
     assert "<mark>skipping</mark>" in html and "<mark>tests</mark>" in html
     # The shape the lists use (a set of steps, unordered); a tiny table would be scanned
-    # whole, so scans are priced out to show the planner can use the index at all.
+    # whole, so scans are priced out to show the planner can use the index at all. Whole scans
+    # of an index are priced out too: with the statistics earlier tests leave, walking the
+    # steps' primary key and filtering each step's document can look cheaper.
     query = matching_steps("skip test").order_by().values("trace_id")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
         plan = query.explain()
     assert f"Bitmap Index Scan on {STEP_SEARCH_INDEX}" in plan
 
