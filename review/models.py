@@ -135,6 +135,18 @@ class Label(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "segment", "revision"],
+                condition=Q(segment__isnull=False),
+                name="one_revision_number_per_segment_label",
+            ),
+            models.UniqueConstraint(
+                fields=["author", "trace", "revision"],
+                condition=Q(segment__isnull=True),
+                name="one_revision_number_per_trace_label",
+            ),
+        ]
         indexes = [
             models.Index(fields=["segment", "author", "-revision"], name="label_by_segment"),
             models.Index(fields=["trace", "author", "-revision"], name="label_by_trace"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from review.models import Assignment, Category, Decision, Label, Queue
@@ -164,7 +164,9 @@ class LabelInput:
 
 
 # A label's next revision of the author's judgement of one item, numbered in the statement that
-# writes it. ``{item}`` picks the segment, or the whole trace.
+# writes it. ``{item}`` picks the segment, or the whole trace. Two saves by one person on one item
+# at the same instant can both read the same last number: the second then writes nothing (the
+# number is unique) and returns no row, and is run again, reading the first one's number.
 _REVISION_SQL = """
 INSERT INTO review_label (author_id, trace_id, segment_id, queue_id, verdict, category_id,
     severity, note, revision, created_at)
@@ -172,8 +174,12 @@ SELECT %(author)s, %(trace)s, %(segment)s, %(queue)s, %(verdict)s, %(category)s,
     %(note)s, COALESCE(MAX(revision), 0) + 1, %(now)s
 FROM review_label
 WHERE author_id = %(author)s AND trace_id = %(trace)s AND {item}
+ON CONFLICT DO NOTHING
 RETURNING id, revision
 """
+# Each attempt that writes nothing means another save of the same item by the same person
+# committed meanwhile, so only that many saves at once can use them up.
+_REVISION_ATTEMPTS = 50
 _REVISION = {
     "segment": _REVISION_SQL.format(item="segment_id = %(segment)s"),
     "trace": _REVISION_SQL.format(item="segment_id IS NULL"),
@@ -212,8 +218,17 @@ def _insert_revision(
         "now": Label._meta.get_field("created_at").get_db_prep_value(now, connection),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_REVISION["trace" if segment is None else "segment"], params)
-        saved.pk, saved.revision = cursor.fetchone()
+        for _ in range(_REVISION_ATTEMPTS):
+            cursor.execute(_REVISION["trace" if segment is None else "segment"], params)
+            numbered = cursor.fetchone()
+            if numbered is not None:
+                break
+        else:
+            raise IntegrityError(
+                f"no free revision number after {_REVISION_ATTEMPTS} saves of the same item "
+                "by the same person at once"
+            )
+        saved.pk, saved.revision = numbered
     saved._state.adding = False
     saved._state.db = connection.alias
     return saved

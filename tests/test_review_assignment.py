@@ -238,3 +238,33 @@ def test_twenty_concurrent_labelers_give_every_item_exactly_its_overlap():
         per_item.setdefault(segment_id, []).append(author_id)
     assert len(per_item) == 200
     assert all(len(a) == 2 and len(set(a)) == 2 for a in per_item.values())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_persons_labels_saved_at_once_get_distinct_revisions():
+    [segment] = flagged_segments(1)
+    trace = segment.step.trace
+    ana = User.objects.create_user("ana")
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(item: Segment | None) -> None:
+        try:
+            start.wait()
+            for _ in range(5):
+                save_label(author=ana, trace=trace, segment=item, label=LabelInput("unsure"))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(item,)) for item in [segment, None] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for item in (segment, None):
+        revisions = Label.objects.filter(segment=item).values_list("revision", flat=True)
+        assert sorted(revisions) == list(range(1, 21))

@@ -5,6 +5,8 @@ import re
 
 import pytest
 from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import reverse
@@ -178,6 +180,41 @@ def test_revisions_are_numbered_per_person_and_item(labeler, other_labeler, tamp
         ("omar", segment.pk, 1),
         ("lena", None, 2),
     ]
+
+
+@pytest.mark.parametrize("whole_trace", [False, True])
+def test_the_database_refuses_a_second_label_with_the_same_revision(
+    labeler, tampering, whole_trace
+):
+    trace, segment = tampering
+    item = None if whole_trace else segment
+    save_label(author=labeler, trace=trace, segment=item, label=LabelInput("unsure"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Label.objects.create(author=labeler, trace=trace, segment=item, verdict="benign")
+    assert Label.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_numbers_again_the_revisions_saved_at_the_same_instant(
+    labeler, other_labeler, tampering
+):
+    trace, segment = tampering
+    executor = MigrationExecutor(connection)
+    executor.migrate([("review", "0004_datasets")])
+    written = Label.objects.bulk_create(
+        Label(author=author, trace=trace, segment=item, verdict=verdict, revision=revision)
+        for author, item, verdict, revision in [
+            (labeler, segment, "unsure", 1),
+            (labeler, segment, "benign", 1),
+            (labeler, segment, "misaligned", 2),
+            (labeler, None, "unsure", 1),
+            (labeler, None, "benign", 1),
+            (other_labeler, segment, "benign", 1),
+        ]
+    )
+    MigrationExecutor(connection).migrate([("review", "0005_label_revision_numbers_unique")])
+    revisions = dict(Label.objects.values_list("pk", "revision"))
+    assert [revisions[label.pk] for label in written] == [1, 2, 3, 1, 2, 1]
 
 
 def test_the_first_label_puts_the_trace_in_review_and_later_ones_keep_it(labeler, tampering):
