@@ -1,6 +1,8 @@
 import json
+from unittest import mock
 
 import pytest
+from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -231,3 +233,19 @@ def test_a_tool_call_with_content_keeps_it(ingest_client):
     doc["steps"][2]["content"] = "$ pytest -q tests/test_parse.py"
     post(ingest_client, doc)
     assert Step.objects.get(index=2).content == "$ pytest -q tests/test_parse.py"
+
+
+def test_a_database_failing_mid_ingest_answers_503_stores_nothing_and_the_retry_stores_it(
+    ingest_client,
+):
+    with mock.patch(
+        "traces.services._insert_steps",
+        side_effect=OperationalError("server closed the connection"),
+    ):
+        response = post(ingest_client, trace(steps=5))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "database is unavailable" in response.json()["detail"]
+    assert not Trace.objects.exists()
+    assert post(ingest_client, trace(steps=5)).status_code == 201
+    assert Step.objects.count() == 5

@@ -2,16 +2,18 @@
 people, the next item of a queue, and who may do any of it."""
 
 import re
+from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import reverse
 
 from detection.models import Detector, Finding
+from review import services
 from review.models import Assignment, Category, Label, Queue
 from review.services import LabelInput, save_label
 from review.views.viewer import SHOWN_REVISIONS, segment_flag, trace_flags
@@ -215,6 +217,24 @@ def test_migrating_numbers_again_the_revisions_saved_at_the_same_instant(
     MigrationExecutor(connection).migrate([("review", "0005_label_revision_numbers_unique")])
     revisions = dict(Label.objects.values_list("pk", "revision"))
     assert [revisions[label.pk] for label in written] == [1, 2, 3, 1, 2, 1]
+
+
+def test_a_label_cut_off_by_the_database_answers_503_and_stores_nothing(labeler, tampering):
+    trace, segment = tampering
+    insert = services._insert_revision
+
+    def insert_then_lose_the_connection(**fields):
+        insert(**fields)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with mock.patch.object(services, "_insert_revision", insert_then_lose_the_connection):
+        response = post_label(client_for(labeler), trace, segment)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "database is unavailable" in response.content.decode()
+    assert not Label.objects.exists()
+    trace.refresh_from_db()
+    assert trace.review_state == Trace.ReviewState.UNREVIEWED
 
 
 def test_the_first_label_puts_the_trace_in_review_and_later_ones_keep_it(labeler, tampering):
