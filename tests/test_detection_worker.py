@@ -1,11 +1,14 @@
 """Detection through a real Redis broker and a real Celery worker process, on PostgreSQL."""
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +20,8 @@ from detection import tasks
 from detection.models import Detector, Finding
 from tests import detectors
 from tests.samples import body, trace
-from traces.models import Trace
+from traces.models import ApiToken, Source, Trace
+from traces.services import issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -217,3 +221,109 @@ def test_a_trace_ingested_while_redis_is_down_is_stored_and_scanned_by_the_sweep
     assert tasks.sweep() == 1
     wait_for(lambda: state(trace_id) == "done", 60, f"the scan; see {worker.log}")
     assert Finding.objects.filter(trace_id=trace_id).count() == 1
+
+
+def restart_postgres() -> None:
+    """Restart the throwaway PostgreSQL that ``./tw test`` started: every connection to it is cut,
+    and new ones are refused until it is back."""
+    command = [
+        f"{os.environ['TRACEWATCH_PG_BIN']}/pg_ctl",
+        "restart",
+        "-D",
+        f"{os.environ['TRACEWATCH_SERVICES_DIR']}/pg",
+        "-l",
+        f"{os.environ['TRACEWATCH_SERVICES_DIR']}/pg/server.log",
+        "-m",
+        "fast",
+        "-w",
+    ]
+    if os.geteuid() == 0:  # the server runs as postgres, as ./tw starts it
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    connection.close()  # this process's own connection went with it
+
+
+class WebServer:
+    """The console under gunicorn, as in production: one sync worker that keeps its database
+    connection from one request to the next."""
+
+    def __init__(self, redis: RedisServer, tmp: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "web.log"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+            ],
+            cwd=ROOT,
+            env=os.environ
+            | {
+                "DATABASE_URL": database_url(),
+                "DATABASE_CONN_MAX_AGE": "600",
+                "REDIS_URL": redis.url,
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+            },
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self.answers, 30, f"gunicorn to start; see {self.log}")
+
+    def answers(self) -> bool:
+        try:
+            urllib.request.urlopen(f"{self.url}/login/", timeout=5)
+        except OSError:
+            return False
+        return True
+
+    def post(self, path: str, data: bytes, token: str) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, {"body": error.read().decode(errors="replace")}
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(20)
+
+
+@pytest.fixture
+def web(redis_server: RedisServer, tmp_path: Path) -> Iterator[WebServer]:
+    server = WebServer(redis_server, tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TRACEWATCH_SERVICES_DIR"),
+    reason="restarts the throwaway PostgreSQL that ./tw test starts",
+)
+def test_postgresql_restarting_under_the_console_and_a_worker_loses_no_trace(worker, web):
+    Detector.objects.create(name="kw", kind="test_keyword", params={}, category="reward_hacking")
+    _, token = issue_token(scope=ApiToken.Scope.INGEST, source=Source.objects.create(slug="s"))
+    worker.start()
+
+    def ingest_over_http(external_id: str) -> int:
+        doc = trace(external_id, steps=[{"kind": "reasoning", "content": "I will cheat."}])
+        status, answer = web.post("/api/v1/traces/", body(doc), token)
+        assert status == 201, answer
+        wait_for(lambda: state(answer["id"]) == "done", 60, f"the scan; see {worker.log}")
+        return answer["id"]
+
+    before = ingest_over_http("before")
+    restart_postgres()  # the web server and the worker each hold a connection it cuts
+    after = ingest_over_http("after")
+    findings = Finding.objects.filter(trace_id__in=[before, after])
+    assert sorted(findings.values_list("trace_id", flat=True)) == [before, after]
