@@ -3,6 +3,7 @@
     python bench/detect.py --scan-only                  # scan throughput only, no services
     python bench/detect.py --scan-only --no-hyperscan   # the pure-Python prefilter
     python bench/detect.py --scan-only --no-prefilter   # every expression on every step
+    python bench/detect.py --floor                      # the work no rule pack can skip
     python bench/detect.py                              # also latency (PostgreSQL, Redis, Celery)
 
 Scan throughput: a deterministic corpus of realistic traces is built in memory from the benign
@@ -19,6 +20,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -144,21 +146,26 @@ def default_pack() -> dict[str, DetectorKind]:
     return detectors
 
 
+def best_cpu(work: Callable[[], int], repeat: int = 1) -> tuple[float, int]:
+    """CPU seconds of the fastest of ``repeat`` runs of ``work`` (other load on the machine only
+    ever adds time), and what its last run returned."""
+    best = float("inf")
+    result = 0
+    for _ in range(repeat):
+        started = time.process_time()
+        result = work()
+        best = min(best, time.process_time() - started)
+    return best, result
+
+
 def timed(
     detectors: list[DetectorKind], traces: list[ScanTrace], repeat: int = 1
 ) -> tuple[float, int]:
-    """CPU seconds of the fastest of ``repeat`` scans of the corpus (other load on the machine
-    only ever adds time), and the hits found."""
-    best = float("inf")
-    hits = 0
-    for _ in range(repeat):
-        started = time.process_time()
-        hits = 0
-        for trace in traces:
-            for detector in detectors:
-                hits += len(scan(detector, trace))
-        best = min(best, time.process_time() - started)
-    return best, hits
+    """CPU seconds of the fastest of ``repeat`` scans of the corpus, and the hits found."""
+    return best_cpu(
+        lambda: sum(len(scan(detector, trace)) for trace in traces for detector in detectors),
+        repeat,
+    )
 
 
 def run_every_expression(self: regexset.RegexSet, text: str) -> list[tuple[int, None]]:
@@ -201,6 +208,79 @@ def scan_throughput(args: argparse.Namespace) -> None:
     print(
         f"{'whole pack':>16}: {mb / seconds:8,.1f} MB/s per core  ({seconds:6.2f} s, {hits:,} hits)"
     )
+
+
+def floor(args: argparse.Namespace) -> None:
+    """What the default pack cannot do without, whatever its rules cost: reading every tool call
+    into what it runs and edits (``tool_action`` needs each call's paths), and the literal
+    prefilter's Hyperscan passes (each expression set over just the texts it is asked about in a
+    whole-pack scan, matches reported as the engine reports them, one Python call each); and,
+    for comparison, one pass over every step with all those literals at once. Each is timed alone
+    over the same corpus and set against the time 100 MB/s per core allows."""
+    from detection.kinds.tool_action import Call
+
+    traces, total = corpus(args.megabytes, args.steps, args.seed)
+    mb = total / 1e6
+    steps = sum(len(trace.steps) for trace in traces)
+    budget = mb / 100
+    print(
+        f"corpus: {len(traces):,} traces, {steps:,} steps, {mb:,.1f} MB; "
+        f"100 MB/s per core allows {budget:.2f} s, {budget / steps * 1e6:.1f} us a step"
+    )
+    calls = [step for trace in traces for step in trace.steps if step.kind == "tool_call"]
+
+    def read_calls() -> int:
+        for step in calls:
+            call = Call.read(step)
+            call.commands, call.edits, call.touched  # noqa: B018
+        return len(calls)
+
+    figures = [("tool calls read", read_calls)]
+    if regexset.hyperscan is not None:
+        asked: list[tuple[regexset.RegexSet, str]] = []
+        plan = regexset.RegexSet._plan
+
+        def recording(self: regexset.RegexSet, text: str) -> list[tuple[int, list[int] | None]]:
+            asked.append((self, text))
+            return plan(self, text)
+
+        regexset.RegexSet._plan = recording  # type: ignore[method-assign]
+        timed(list(default_pack().values()), traces)
+        regexset.RegexSet._plan = plan  # type: ignore[method-assign]
+
+        def prefilter() -> int:
+            for matcher, text in asked:
+                if text:
+                    matcher._prefilter.database.scan(
+                        text.encode(),
+                        match_event_handler=regexset._collect,
+                        context={},
+                        scratch=matcher._scratch(),
+                    )
+            return len(asked)
+
+        figures.append(("prefilter passes", prefilter))
+        # The other way to use the matcher: every literal of the pack in one database, one pass
+        # over every step, whichever detectors read it.
+        literals = sorted({lit for matcher, _ in asked for lit in matcher._prefilter.literals})
+        database = regexset._database(tuple(literals), frozenset())
+        scratch = regexset.hyperscan.Scratch(database)
+        texts = [step.content for trace in traces for step in trace.steps]
+
+        def one_pass() -> int:
+            for text in texts:
+                database.scan(
+                    text.encode(),
+                    match_event_handler=regexset._collect,
+                    context={},
+                    scratch=scratch,
+                )
+            return len(texts)
+
+        figures.append((f"one pass, {len(literals)} literals", one_pass))
+    for name, work in figures:
+        seconds, done = best_cpu(work, args.repeat)
+        print(f"{name:>18}: {done:8,} {seconds:5.2f} s, {seconds / budget:4.0%} of the allowance")
 
 
 def latency(args: argparse.Namespace) -> None:
@@ -309,9 +389,15 @@ def main() -> None:
     parser.add_argument(
         "--no-prefilter", action="store_true", help="every expression on every step (before)"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="only the work no rule pack can skip, timed alone"
+    )
     parser.add_argument("--latency-traces", type=int, default=200)
     parser.add_argument("--rate", type=float, default=4, help="traces per second, for latency")
     args = parser.parse_args()
+    if args.floor:
+        floor(args)
+        return
     scan_throughput(args)
     if not args.scan_only:
         latency(args)
