@@ -1,7 +1,8 @@
 """A database that is down, restarting or refusing connections answers 503 with ``Retry-After``
 instead of a server error, so that an ingest pipeline or a labeler knows to send the same request
-again: the request's own transaction was rolled back, and sending it again is safe (ingest is
-idempotent on ``external_id``). With ``DEBUG`` on, the error goes on to Django's debug page."""
+again: whatever the request had not committed is rolled back, and sending it again is safe
+(ingest is idempotent on ``external_id``; a label sent twice is one more revision of the same
+judgement). With ``DEBUG`` on, the error goes on to Django's debug page."""
 
 import logging
 from collections.abc import Callable
