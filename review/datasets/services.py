@@ -6,6 +6,7 @@ point leaves the request failed, with its error, and no version: readers never s
 """
 
 import hashlib
+import logging
 import secrets
 import shutil
 import uuid
@@ -21,6 +22,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from review.datasets.card import Tally, render_card
 from review.datasets.formats import ExportFile, file_extension
@@ -28,6 +30,8 @@ from review.datasets.rows import Pseudonyms, dataset_rows
 from review.datasets.spec import Spec, SpecError
 from review.models import Category, Dataset, DatasetVersion, Queue
 from traces.models import ApiToken, Source
+
+logger = logging.getLogger(__name__)
 
 
 class NothingToExport(ValueError):
@@ -91,8 +95,24 @@ def _progress_key(version_id: int) -> str:
 
 
 def rows_written(version_id: int) -> int:
-    """Rows written so far by a running export (kept in the cache, readable while it runs)."""
-    return cache.get(_progress_key(version_id), 0)
+    """Rows written so far by a running export (kept in the cache, readable while it runs); 0
+    when the cache cannot be reached."""
+    try:
+        return cache.get(_progress_key(version_id), 0)
+    except RedisError:
+        return 0
+
+
+def _note_progress(version_id: int, rows: int | None) -> None:
+    """Keep a running export's row count in the cache (None: drop it). The count is only shown,
+    so a cache that cannot be reached (Redis down) leaves the export to go on without it."""
+    try:
+        if rows is None:
+            cache.delete(_progress_key(version_id))
+        else:
+            cache.set(_progress_key(version_id), rows, timeout=3600)
+    except RedisError as error:
+        logger.warning("export %s: progress not recorded: %s", version_id, error)
 
 
 @contextmanager
@@ -173,7 +193,7 @@ def write_export(
                     for rows in batches:
                         output.write(rows)
                         tally.add(rows)
-                        cache.set(_progress_key(version_id), tally.rows, timeout=3600)
+                        _note_progress(version_id, tally.rows)
                         if progress is not None:
                             progress(tally.rows)
                 finally:
@@ -193,7 +213,7 @@ def write_export(
         raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-        cache.delete(_progress_key(version_id))
+        _note_progress(version_id, None)
 
 
 def _publish(

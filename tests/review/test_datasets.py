@@ -5,6 +5,7 @@ import csv
 import gzip
 import io
 import json
+import socket
 import tarfile
 from datetime import timedelta
 
@@ -468,3 +469,19 @@ def test_sweep_sends_stalled_exports_again_and_gives_up_after_the_attempts(db):
     assert "3 times" in dead.error
     fresh.refresh_from_db()
     assert fresh.state == "pending"
+
+
+def test_an_export_is_written_while_the_progress_cache_is_unreachable(labeled, settings):
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    version = datasets.request_export(spec=parse_spec({"name": "tampering"}))
+    assert datasets.rows_written(version.pk) == 0
+    done = datasets.write_export(version.pk)
+    assert (done.state, done.version, done.row_count) == ("done", 1, 5)
