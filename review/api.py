@@ -1,7 +1,6 @@
 """The review side of the API: labels in and out, and labeled datasets for pipelines to pull."""
 
 from django.http import HttpResponseBase
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -230,7 +229,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str) -> HttpResponseBase:
-        version = get_object_or_404(DatasetVersion.objects.select_related("dataset"), pk=pk)
+        version = self.get_object()  # an id that is no number answers 404, as for retrieve
         if version.state != DatasetVersion.State.DONE:
             raise NotWritten(f"This export is {version.state}, not written: nothing to download.")
         return ranged_file_response(request, version)

@@ -179,6 +179,13 @@ def test_an_unwritten_export_cannot_be_downloaded(db, reviewer):
     assert download.status_code == 409
 
 
+@pytest.mark.parametrize("path", ["null,null/download/", "9x/download/", "99/download/", "9x/"])
+def test_a_dataset_id_that_names_nothing_answers_404(db, reviewer, path):
+    response = api_as(reviewer).get(f"/api/v1/datasets/{path}")
+    assert response.status_code == 404
+    assert "detail" in response.json()
+
+
 @pytest.mark.parametrize("who", ["labeler", "nobody", "ingest token", "anonymous"])
 def test_datasets_are_refused_without_the_permission(labeled, who, request, source):
     version = export()
