@@ -20,6 +20,7 @@ from review.access import role_required
 from review.forms_triage import DecisionForm
 from review.models import Verdict
 from review.views.evidence import flag_excerpt, marked_span
+from review.views.params import whole_number
 from traces.models import Segment, Severity, Trace
 from traces.roles import REVIEWER
 
@@ -45,9 +46,12 @@ def _segment(request: HttpRequest, trace: Trace) -> Segment | None:
     raw = request.GET.get("segment")
     if not raw:
         return None
-    if not raw.isdigit():
+    segment_id = whole_number(raw)
+    if segment_id is None:
         raise Http404("No such segment.")
-    return get_object_or_404(Segment.objects.select_related("step"), pk=raw, step__trace=trace)
+    return get_object_or_404(
+        Segment.objects.select_related("step"), pk=segment_id, step__trace=trace
+    )
 
 
 @role_required(REVIEWER)

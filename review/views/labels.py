@@ -17,6 +17,7 @@ from review.access import role_required
 from review.forms import LabelForm
 from review.models import Queue, Verdict
 from review.services import LabelInput, claim_next, save_label
+from review.views.params import whole_number
 from review.views.viewer import (
     Flag,
     active_categories,
@@ -48,8 +49,8 @@ def trace_url(
 
 
 def posted_queue(request: HttpRequest) -> Queue | None:
-    value = request.POST.get("queue", "") or request.GET.get("queue", "")
-    return Queue.objects.filter(pk=int(value)).first() if value.isdigit() else None
+    queue_id = whole_number(request.POST.get("queue", "") or request.GET.get("queue", ""))
+    return None if queue_id is None else Queue.objects.filter(pk=queue_id).first()
 
 
 def item_flag(request: HttpRequest, trace: Trace) -> tuple[bool, int | None, Flag | None]:
@@ -59,9 +60,9 @@ def item_flag(request: HttpRequest, trace: Trace) -> tuple[bool, int | None, Fla
     value = value or request.GET.get("segment", "")
     if not value:
         return True, None, None
-    if not value.isdigit():
+    segment_id = whole_number(value)
+    if segment_id is None:
         return False, None, None
-    segment_id = int(value)
     known, flag = segment_flag(trace_id=trace.pk, segment_id=segment_id)
     return known, segment_id, flag
 

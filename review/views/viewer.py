@@ -33,6 +33,7 @@ from django.utils.text import Truncator
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
 from review.models import Category, Label, Queue
+from review.views.params import whole_number
 from traces.models import Segment, Step, Trace
 from traces.roles import LABELER, REVIEWER, has_role
 
@@ -664,8 +665,7 @@ def flag_form(categories: Sequence[Category], data: Any = None) -> FlagSpanForm:
 
 def int_param(request: HttpRequest, name: str) -> int | None:
     """A non-negative whole number from the query string, or None when absent or malformed."""
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    return whole_number(request.GET.get(name, ""))
 
 
 def optional_queue(request: HttpRequest) -> Queue | None:

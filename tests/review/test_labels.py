@@ -237,6 +237,33 @@ def test_a_label_cut_off_by_the_database_answers_503_and_stores_nothing(labeler,
     assert trace.review_state == Trace.ReviewState.UNREVIEWED
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661", "99999999999999999999"])
+def test_an_id_in_a_url_or_form_that_is_no_number_names_nothing(reviewer, tampering, value):
+    """Unicode digits pass ``isdigit`` and are no number; a number past 64 bits is no id."""
+    trace, _ = tampering
+    client = client_for(reviewer)
+    page = reverse("review:trace", args=[trace.pk])
+    answers = {
+        "page": client.get(page, {"segment": value, "queue": value}),
+        "window": client.get(reverse("review:trace-steps", args=[trace.pk]), {"start": value}),
+        "panel": client.get(labels_url(trace), {"segment": value}, **HTMX),
+        "label": post_label(client, trace, segment=None, queue=value),
+        "label of no segment": client.post(labels_url(trace), {"segment": value}, **HTMX),
+        "adjudication": client.get(
+            reverse("review:adjudicate", args=[trace.pk]), {"segment": value}
+        ),
+    }
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "page": 200,
+        "window": 200,
+        "panel": 400,
+        "label": 200,
+        "label of no segment": 400,
+        "adjudication": 404,
+    }
+    assert Label.objects.get().queue is None
+
+
 def test_the_first_label_puts_the_trace_in_review_and_later_ones_keep_it(labeler, tampering):
     trace, segment = tampering
     save_label(author=labeler, trace=trace, segment=segment, label=LabelInput("benign"))
