@@ -1,4 +1,8 @@
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -205,11 +209,28 @@ def test_run_detectors_command_backfills_and_reports(ingest):
         (["--detector", "nope"], "no detector named nope"),
         (["--trace", "999999"], "no trace 999999"),
         (["--since", "last week"], "not a date"),
+        (["--trace", "99999999999999999999"], "not a trace id"),
+        (["--trace", "\u00b2"], "not a trace id"),
     ],
 )
 def test_run_detectors_refuses_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("run_detectors", *args, stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("args", [["--since", "last week"], ["--trace", "99999999999999999999"]])
+def test_run_detectors_from_the_shell_says_which_option_is_wrong_without_a_traceback(args):
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "run_detectors", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=os.environ | {"DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    assert "error: argument --" in finished.stderr
+    assert "Traceback" not in finished.stderr
 
 
 def test_run_detectors_exits_non_zero_when_a_detector_fails(ingest):

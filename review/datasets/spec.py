@@ -116,8 +116,9 @@ def spec_from_fields(fields: Mapping[str, Any], *, split: dict[str, float]) -> S
 
 
 def field_of(error: SpecError) -> str:
-    """The flat field an error is about: ``filters.min_agreement`` is ``min_agreement``."""
-    return error.path.removeprefix("filters.").split(".")[0]
+    """The flat field an error is about: ``filters.min_agreement`` is ``min_agreement``, and
+    ``split[...]`` (a share of the split) is ``split``."""
+    return re.split(r"[.\[]", error.path.removeprefix("filters."))[0]
 
 
 def parse_split(text: str) -> dict[str, float]:

@@ -20,8 +20,8 @@ from review.access import role_required
 from review.forms_triage import DecisionForm
 from review.models import Verdict
 from review.views.evidence import flag_excerpt, marked_span
-from review.views.params import whole_number
 from traces.models import Segment, Severity, Trace
+from traces.params import whole_number
 from traces.roles import REVIEWER
 
 PAGE_SIZE = 25

@@ -17,7 +17,6 @@ from review.access import role_required
 from review.forms import LabelForm
 from review.models import Queue, Verdict
 from review.services import LabelInput, claim_next, save_label
-from review.views.params import whole_number
 from review.views.viewer import (
     Flag,
     active_categories,
@@ -31,6 +30,7 @@ from review.views.viewer import (
     trace_flags,
 )
 from traces.models import Segment, Step, Trace
+from traces.params import whole_number
 from traces.roles import LABELER
 
 

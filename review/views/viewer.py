@@ -33,8 +33,8 @@ from django.utils.text import Truncator
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
 from review.models import Category, Label, Queue
-from review.views.params import whole_number
 from traces.models import Segment, Step, Trace
+from traces.params import whole_number
 from traces.roles import LABELER, REVIEWER, has_role
 
 # Steps per window: enough to read on without waiting, small enough that the first window of a

@@ -338,6 +338,8 @@ def test_command_exports_and_prints_the_file(labeled, tmp_path):
         (["--split", "train=0.5"], "--split"),
         (["--source", "nowhere"], "--source"),
         (["--format", "parquet", "--compression", "gzip"], "--compression"),
+        (["--split", "train=2"], "--split: Expected `float` <= 1.0"),
+        (["--output", "/nonexistent/folder/copy.jsonl"], "--output: there is no folder"),
     ],
 )
 def test_command_refuses_bad_options_with_the_option_named(db, args, message):

@@ -1,4 +1,5 @@
 import sys
+from argparse import ArgumentTypeError
 from datetime import UTC, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -9,6 +10,10 @@ from tqdm import tqdm
 from detection import services
 from detection.models import Detector
 from traces.models import Trace
+from traces.params import whole_number
+
+# Option types raise ArgumentTypeError, which argparse turns into a usage error (exit status 2)
+# and call_command into a CommandError.
 
 
 def since(value: str) -> datetime:
@@ -16,9 +21,16 @@ def since(value: str) -> datetime:
     if parsed is None:
         day = parse_date(value)
         if day is None:
-            raise CommandError(f"--since: {value!r} is not a date (YYYY-MM-DD) or date-time")
+            raise ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD) or date-time")
         parsed = datetime.combine(day, time.min)
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def trace_id(value: str) -> int:
+    number = whole_number(value)
+    if not number:
+        raise ArgumentTypeError(f"{value!r} is not a trace id")
+    return number
 
 
 class Command(BaseCommand):
@@ -33,7 +45,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--since", type=since, help="Only traces ingested since this date.")
         parser.add_argument(
-            "--trace", type=int, action="append", metavar="ID", help="Only this trace (repeatable)."
+            "--trace",
+            type=trace_id,
+            action="append",
+            metavar="ID",
+            help="Only this trace (repeatable).",
         )
 
     def handle(

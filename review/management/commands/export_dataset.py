@@ -1,5 +1,6 @@
 import shutil
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
@@ -41,6 +42,9 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="Also copy the file here.")
 
     def handle(self, *args, **options) -> None:
+        output = Path(options["output"]) if options["output"] else None
+        if output is not None and not output.parent.is_dir():
+            raise CommandError(f"--output: there is no folder {output.parent}")
         try:
             spec = spec_from_fields(options, split=parse_split(options["split"]))
             version = datasets.request_export(spec=spec)
@@ -55,7 +59,12 @@ class Command(BaseCommand):
             except Exception as error:
                 raise CommandError(f"the export failed: {error}") from error
         path = datasets.export_root() / version.file
-        if options["output"]:
-            shutil.copyfile(path, options["output"])
+        if output is not None:
+            try:
+                shutil.copyfile(path, output)
+            except OSError as error:
+                raise CommandError(
+                    f"--output: the export is at {path}, not copied: {error}"
+                ) from None
         self.stdout.write(f"{version}: {version.get_format_display()}, {version.counts['split']}")
         self.stdout.write(f"rows: {version.row_count} file: {path} sha256: {version.sha256}")
