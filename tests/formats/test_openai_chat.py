@@ -258,3 +258,13 @@ def test_openai_chat_metadata_cannot_hide_under_the_importer_key() -> None:
     with pytest.raises(DocumentError) as caught:
         read(encode(document))
     assert caught.value.path == "metadata.openai_chat"
+
+
+@pytest.mark.parametrize("created", [2**70, -(2**70), 1e300])
+def test_openai_chat_response_time_out_of_range_names_its_path(created) -> None:
+    document = parsed("openai_chat_tool_call.json")
+    document["response"]["created"] = created
+    with pytest.raises(DocumentError) as caught:
+        read(encode(document))
+    assert caught.value.path == "response.created"
+    assert "out of range" in caught.value.message

@@ -356,3 +356,12 @@ def test_otel_genai_trace_without_content_says_how_to_capture_it() -> None:
         read(encode(document))
     assert caught.value.path == "resourceSpans[0].scopeSpans[0].spans[0]"
     assert "content capture" in caught.value.message
+
+
+def test_otel_span_time_out_of_range_names_its_path() -> None:
+    document = parsed("otel_genai_traces.json")
+    document["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["startTimeUnixNano"] = "9" * 30
+    with pytest.raises(DocumentError) as caught:
+        read(encode(document))
+    assert caught.value.path == "resourceSpans[0].scopeSpans[0].spans[1].startTimeUnixNano"
+    assert "out of range" in caught.value.message

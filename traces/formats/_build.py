@@ -164,7 +164,15 @@ def from_unix(seconds: Any, path: str) -> datetime | None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise DocumentError(path, f"expected a Unix time in seconds, got `{json_type(seconds)}`")
-    return datetime.fromtimestamp(seconds, UTC)
+    return _moment(seconds, path, seconds)
+
+
+def _moment(seconds: float, path: str, given: Any) -> datetime:
+    """A Unix time as a datetime, or a DocumentError when no datetime reaches it."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise DocumentError(path, f"{given!r} is out of range for a time") from None
 
 
 def from_unix_nano(nanos: Any, path: str) -> datetime | None:
@@ -176,7 +184,7 @@ def from_unix_nano(nanos: Any, path: str) -> datetime | None:
     except (TypeError, ValueError):
         raise DocumentError(path, f"expected nanoseconds since the epoch, got {nanos!r}") from None
     seconds, rest = divmod(value, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
+    return _moment(seconds, path, nanos).replace(microsecond=rest // 1000)
 
 
 def step(
