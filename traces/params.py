@@ -1,4 +1,4 @@
-"""Numbers that pages and forms put in URLs and posts, read the same way by every view."""
+"""Numbers that URLs, forms and command options give as text, read the same way everywhere."""
 
 # The largest id a 64-bit key holds: a larger number names nothing.
 _LARGEST_ID = 2**63 - 1
