@@ -423,6 +423,39 @@ def test_page_policy_forbids_inline_script(chromium, live_server, tampering):
     assert any("Content Security Policy" in error for error in w.errors)
 
 
+def test_a_label_the_server_cannot_save_says_so_and_saves_on_the_next_try(
+    chromium, live_server, tampering
+):
+    from playwright.sync_api import expect
+
+    trace, segment = tampering
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", f"/traces/{trace.pk}/?segment={segment.pk}")
+    expect(page.locator("#label-panel h2")).to_have_text("Flag on step #2")
+    notice = page.locator("#request-error")
+    expect(notice).to_be_hidden()
+    labels = f"**/traces/{trace.pk}/labels/"
+
+    # The database restarting: the console answers 503 to the save.
+    page.route(labels, lambda route: route.fulfill(status=503, body="unavailable"))
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect(notice).to_be_visible()
+    expect(notice).to_have_text(
+        "That did not go through: the database is unavailable. Try again in a moment."
+    )
+    assert not Label.objects.exists()
+
+    page.unroute(labels)
+    page.keyboard.press("Enter")
+    expect(page.locator("#label-panel .saved")).to_contain_text("Saved revision 1")
+    expect(notice).to_be_hidden()
+    assert Label.objects.get().verdict == "misaligned"
+    assert [e for e in w.errors if "503" not in e] == []  # the failed request, logged
+
+
 def test_a_deep_link_beyond_the_first_window_opens_its_step(chromium, live_server):
     from playwright.sync_api import expect
 
