@@ -109,14 +109,19 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def service_env(redis: RedisServer, **more: str) -> dict[str, str]:
+    """The environment of a process this test starts: the test database and ``redis``."""
+    return os.environ | {
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis.url,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        **more,
+    }
+
+
 class Worker:
     def __init__(self, redis: RedisServer, tmp: Path) -> None:
-        self.env = os.environ | {
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": redis.url,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "TRACEWATCH_VISIBILITY_TIMEOUT": "3600",
-        }
+        self.env = service_env(redis, TRACEWATCH_VISIBILITY_TIMEOUT="3600")
         self.log = tmp / "worker.log"
         self.process: subprocess.Popen | None = None
 
@@ -263,13 +268,7 @@ class WebServer:
                 f"127.0.0.1:{self.port}",
             ],
             cwd=ROOT,
-            env=os.environ
-            | {
-                "DATABASE_URL": database_url(),
-                "DATABASE_CONN_MAX_AGE": "600",
-                "REDIS_URL": redis.url,
-                "DJANGO_SETTINGS_MODULE": "tests.settings",
-            },
+            env=service_env(redis, DATABASE_CONN_MAX_AGE="600"),
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
         )

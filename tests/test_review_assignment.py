@@ -1,5 +1,7 @@
 import threading
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -45,6 +47,29 @@ def flagged_segments(count: int, scores: list[float] | None = None) -> list[Segm
         for t, seg, score in zip(traces, segments, scores, strict=True)
     )
     return segments
+
+
+def at_once(work: Callable[[Any], None], arguments: list) -> list[BaseException]:
+    """``work`` on each argument, each in a thread of its own with its own connection, all
+    starting together; what they raised."""
+    start = threading.Barrier(len(arguments))
+    errors: list[BaseException] = []
+
+    def run(argument: Any) -> None:
+        try:
+            start.wait()
+            work(argument)
+        except BaseException as exc:  # returned to the test, which asserts there is none
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(argument,)) for argument in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 def label(user, assignment: Assignment, verdict: str = "misaligned") -> Label:
@@ -216,23 +241,12 @@ def test_twenty_concurrent_labelers_give_every_item_exactly_its_overlap():
     flagged_segments(200)
     queue = Queue.objects.create(name="q", overlap=2, lease_seconds=600)
     users = [User.objects.create_user(f"labeler{i}") for i in range(20)]
-    errors: list[BaseException] = []
 
     def work(user) -> None:
-        try:
-            while (assignment := claim_next(queue=queue, user=user)) is not None:
-                label(user, assignment)
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+        while (assignment := claim_next(queue=queue, user=user)) is not None:
+            label(user, assignment)
 
-    threads = [threading.Thread(target=work, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(work, users) == []
     per_item: dict[int, list[int]] = {}
     for segment_id, author_id in Label.objects.values_list("segment_id", "author_id"):
         per_item.setdefault(segment_id, []).append(author_id)
@@ -246,25 +260,12 @@ def test_one_persons_labels_saved_at_once_get_distinct_revisions():
     [segment] = flagged_segments(1)
     trace = segment.step.trace
     ana = User.objects.create_user("ana")
-    start = threading.Barrier(8)
-    errors: list[BaseException] = []
 
     def work(item: Segment | None) -> None:
-        try:
-            start.wait()
-            for _ in range(5):
-                save_label(author=ana, trace=trace, segment=item, label=LabelInput("unsure"))
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for _ in range(5):
+            save_label(author=ana, trace=trace, segment=item, label=LabelInput("unsure"))
 
-    threads = [threading.Thread(target=work, args=(item,)) for item in [segment, None] * 4]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(work, [segment, None] * 4) == []
     for item in (segment, None):
         revisions = Label.objects.filter(segment=item).values_list("revision", flat=True)
         assert sorted(revisions) == list(range(1, 21))
