@@ -152,6 +152,8 @@ class Watched:
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", PASSWORD)
         self.page.click("button[type=submit]")
+        # Until the next page has loaded, its module scripts (the keys among them) may not run yet.
+        self.page.wait_for_url(lambda url: urlsplit(url).path != reverse("login"))
 
     def foreign_requests(self) -> list[str]:
         here = urlsplit(self.origin)
