@@ -443,6 +443,7 @@ def test_a_label_the_server_cannot_save_says_so_and_saves_on_the_next_try(
     # The database restarting: the console answers 503 to the save.
     page.route(labels, lambda route: route.fulfill(status=503, body="unavailable"))
     page.keyboard.press("1")
+    expect(page.locator("#label-verdict_0")).to_be_checked()
     page.keyboard.press("Enter")
     expect(notice).to_be_visible()
     expect(notice).to_have_text(
