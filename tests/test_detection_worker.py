@@ -207,9 +207,15 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_duplicates_nothing(
     assert tasks.sweep() == 1
     wait_for(lambda: state(trace_id) == "done", 60, f"the rescan; see {worker.log}")
     # Once more, as a redelivered message would: still exactly one finding.
+    scanned = Trace.objects.get(pk=trace_id).updated_at
     tasks.detect_traces.delay([trace_id])
-    time.sleep(4)
-    wait_for(lambda: state(trace_id) == "done", 60, "the second run")
+    wait_for(
+        lambda: Trace.objects.filter(
+            pk=trace_id, detection_state="done", updated_at__gt=scanned
+        ).exists(),
+        60,
+        f"the second run; see {worker.log}",
+    )
     assert Finding.objects.filter(trace_id=trace_id).count() == 1
 
 
