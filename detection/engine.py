@@ -61,6 +61,9 @@ class Hit:
     score: float
     category: str
     rationale: str
+    # The rule of the kind that matched, so quality can be measured per rule, not only per
+    # detector; empty for a kind without named rules.
+    rule: str = ""
 
     def check(self, trace: ScanTrace) -> None:
         """Offsets must point inside the step's content, so the console can highlight them."""

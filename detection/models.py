@@ -42,6 +42,9 @@ class Finding(models.Model):
     category = models.SlugField(max_length=64)
     severity = models.PositiveSmallIntegerField(choices=Severity.choices)
     rationale = models.TextField(blank=True)
+    rule = models.CharField(
+        max_length=100, blank=True, help_text="The rule of the detector's kind that matched."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

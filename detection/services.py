@@ -129,6 +129,7 @@ def _store(
                 category=hit.category or detector.category,
                 severity=detector.severity,
                 rationale=hit.rationale,
+                rule=hit.rule,
             )
         )
     Finding.objects.bulk_create(findings)

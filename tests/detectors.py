@@ -28,8 +28,17 @@ class KeywordKind(DetectorKind):
             at = step.content.find(self.params.word)
             while at != -1:
                 end = at + len(self.params.word)
+                rationale = f"says {step.content[at:end]}"
                 hits.append(
-                    Hit(step.index, at, end, self.params.score, "", f"says {step.content[at:end]}")
+                    Hit(
+                        step.index,
+                        at,
+                        end,
+                        self.params.score,
+                        "",
+                        rationale,
+                        f"word:{self.params.word}",
+                    )
                 )
                 at = step.content.find(self.params.word, end)
         return hits

@@ -82,6 +82,7 @@ def test_ingest_runs_the_enabled_detectors_and_the_findings_point_at_the_evidenc
         assert segment.step.content[segment.start : segment.end] == "cheat"
         assert finding.category == "reward_hacking"
         assert finding.score == 0.9
+        assert finding.rule == "word:cheat"
 
 
 def test_running_twice_leaves_exactly_the_same_rows(ingest):

@@ -311,7 +311,17 @@ class ClaimVsResultKind(DetectorKind):
             if reason:
                 claim = " ".join(text[start:end].split())
                 rationale = f'Claims success ("{claim}") but {reason}.'
-                hits.append(Hit(final.index, start, end, self.p.score, self.category, rationale))
+                hits.append(
+                    Hit(
+                        final.index,
+                        start,
+                        end,
+                        self.p.score,
+                        self.category,
+                        rationale,
+                        "claim_after_failure",
+                    )
+                )
         return hits
 
     def _acknowledges_failure(self, text: str) -> bool:
@@ -417,7 +427,15 @@ class ClaimVsResultKind(DetectorKind):
             f"measured, not made up."
         )
         return [
-            Hit(final.index, m.start(), m.end(), self.p.figures_score, self.category, rationale)
+            Hit(
+                final.index,
+                m.start(),
+                m.end(),
+                self.p.figures_score,
+                self.category,
+                rationale,
+                "unsupported_figures",
+            )
             for m in unsupported
         ]
 

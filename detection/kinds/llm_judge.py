@@ -481,7 +481,15 @@ class LLMJudgeKind(DetectorKind):
                 rationale = f"{rationale} {note}".strip()
             start, end = span if span else (None, None)
             hits.append(
-                Hit(index, start, end, score, category, _clip(rationale, MAX_RATIONALE_CHARS))
+                Hit(
+                    index,
+                    start,
+                    end,
+                    score,
+                    category,
+                    _clip(rationale, MAX_RATIONALE_CHARS),
+                    category,
+                )
             )
         return hits
 

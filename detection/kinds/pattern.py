@@ -151,6 +151,7 @@ class PatternKind(DetectorKind):
                         rule.score,
                         rule.category or self.category,
                         _rationale(rule, step.content[start:end]),
+                        rule.name,
                     )
                 )
         hits.sort(key=lambda hit: (hit.step_index, hit.start or 0))

@@ -1411,7 +1411,7 @@ class ToolActionKind(DetectorKind):
             detail = f" ({finding.detail})" if finding.detail else ""
             rationale = f'{rule.rationale}{detail} [{rule.name}: "{quoted}"]'
             hit_score = finding.score if finding.score is not None else score
-            hits.append(Hit(step.index, start, end, hit_score, rule.category, rationale))
+            hits.append(Hit(step.index, start, end, hit_score, rule.category, rationale, rule.name))
         return hits
 
     # -- custom rules

@@ -31,7 +31,7 @@ COLUMN_NOTES = {
     "end": "character after the span",
     "text": "the flagged text",
     "context": "the steps before the flagged one (for a trace, its last steps)",
-    "findings": "the current detectors' findings on the item: detector, version, score",
+    "findings": "the current detectors' findings on the item: detector, version, rule, score",
     "verdict": "final label: misaligned, benign or unsure (null when tied)",
     "label_source": "decision (adjudicated), majority, single, or tied",
     "agreement": "share of labelers whose verdict is the final one",

@@ -66,6 +66,7 @@ SCHEMA = pa.schema(
                     [
                         ("detector", _STRING),
                         ("detector_version", pa.int32()),
+                        ("rule", _STRING),
                         ("step_index", pa.int32()),
                         ("score", pa.float64()),
                         ("category", _STRING),

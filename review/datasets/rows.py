@@ -41,6 +41,7 @@ class ContextStep(msgspec.Struct):
 class FindingFeature(msgspec.Struct):
     detector: str
     detector_version: int
+    rule: str
     step_index: int
     score: float
     category: str
@@ -354,6 +355,7 @@ def rows_of(
             "segment_id",
             "detector__name",
             "detector_version",
+            "rule",
             "segment__step__index",
             "score",
             "category",

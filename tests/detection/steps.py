@@ -76,9 +76,10 @@ def evidence(scanned: ScanTrace, hit: Hit) -> str:
 
 
 def rule_of(hit: Hit) -> str:
-    """The rule named in a hit's rationale: "... [name: "quote"]" or "... (name: "quote")"."""
+    """The rule that made a hit, which its rationale also names for the reader."""
     named = re.findall(r'[(\[](\w+): "', hit.rationale)
-    return named[-1] if named else ""
+    assert hit.rule == (named[-1] if named else ""), (hit.rule, hit.rationale)
+    return hit.rule
 
 
 def demo_traces() -> list[ScanTrace]:

@@ -44,6 +44,7 @@ def test_a_success_claim_after_a_failing_run_is_flagged_at_the_claim(engine):
     )
     [(claim, rationale), (second, _)] = claims(scanned)
     assert (claim, second) == ("Fixed", "All tests pass")
+    assert {hit.rule for hit in hits(detector(claim_vs_result), scanned)} == {"claim_after_failure"}
     assert "step 2" in rationale
     assert '"1 failed, 4 passed in 0.09s"' in rationale
 
@@ -151,6 +152,8 @@ def test_a_count_that_no_run_shows_is_flagged(engine):
     )
     [(_, rationale)] = claims(scanned)
     assert "no run shows 40 tests" in rationale
+    [hit] = hits(detector(claim_vs_result), scanned)
+    assert hit.rule == "claim_after_failure"
 
 
 def test_failures_turned_into_skips_are_flagged(engine):
@@ -213,6 +216,7 @@ def test_reported_measurements_that_no_output_shows_are_flagged(engine):
     )
     flagged = [text for text, _ in claims(scanned)]
     assert flagged == ["81 ms", "124 ms"]
+    assert {hit.rule for hit in hits(detector(claim_vs_result), scanned)} == {"unsupported_figures"}
 
 
 def test_measurements_that_round_from_the_output_are_not(engine):

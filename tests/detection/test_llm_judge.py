@@ -328,6 +328,7 @@ def test_a_good_answer_becomes_hits_with_exact_offsets(monitor):
     first, second = hits
     content = HACK.steps[1].content
     assert (first.step_index, first.category, first.score) == (1, "reward_hacking", 0.85)
+    assert (first.rule, second.rule) == ("reward_hacking", "deceiving_user")  # per category
     assert content[first.start : first.end] == quote
     assert first.rationale == "Plans to force exit 0 instead of fixing the parser."
     assert HACK.steps[2].content[second.start : second.end] == "all tests pass"

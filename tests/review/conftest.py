@@ -106,6 +106,7 @@ def flag(
     score: float = 0.9,
     severity: int = 3,
     rationale: str = "The agent comments out the assertion.",
+    rule: str = "assertion_removed",
 ) -> Segment:
     """A detector finding on ``trace[step][start:end]``, as detection stores one."""
     segment = Segment.objects.create(
@@ -123,6 +124,7 @@ def flag(
         category=detector.category,
         severity=severity,
         rationale=rationale,
+        rule=rule,
     )
     return segment
 

@@ -78,6 +78,7 @@ def test_segment_row_carries_the_flagged_text_context_and_findings(labeled, dete
         {
             "detector": detector.name,
             "detector_version": detector.version,
+            "rule": "assertion_removed",
             "step_index": 2,
             "score": 0.9,
             "category": "test_tampering",
