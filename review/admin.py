@@ -1,6 +1,16 @@
-from django.contrib import admin
+from dataclasses import dataclass
 
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from detection.admin import DetectorAdmin
+from detection.evaluation import Report, Score
+from detection.models import Detector
 from review.models import Assignment, Category, DatasetVersion, Decision, Label, Queue
+from review.quality import console_report
 
 
 @admin.register(Category)
@@ -56,3 +66,88 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
     list_filter = ["state", "format"]
     list_select_related = ["dataset", "created_by"]
     exclude = ["card"]
+
+
+@dataclass
+class QualityRow:
+    label: str
+    depth: int  # 0 a detector, 1 one of its versions, 2 a rule of that version
+    score: Score
+
+
+def quality_rows(report: Report, level: str, *, detector: str | None = None) -> list[QualityRow]:
+    rows = []
+    for score in report.scores:
+        if score.level != level or (detector is not None and score.unit.detector != detector):
+            continue
+        unit = score.unit
+        if unit.rule is not None:
+            rows.append(QualityRow(unit.rule or "(no rule)", 2, score))
+        elif unit.version is not None:
+            rows.append(QualityRow(f"v{unit.version}", 1, score))
+        else:
+            rows.append(QualityRow(unit.detector, 0, score))
+    return rows
+
+
+def quality_levels(report: Report, *, detector: str | None = None) -> list[dict]:
+    return [
+        {
+            "name": level,
+            "title": title,
+            "items": report.items[level],
+            "rows": quality_rows(report, level, detector=detector),
+        }
+        for level, title in (("trace", "Whole traces"), ("segment", "Segments"))
+    ]
+
+
+# Detectors are configured in detection's admin; their quality needs people's labels, which only
+# this app knows, so the page is added here and detection keeps depending on nothing above it.
+admin.site.unregister(Detector)
+
+
+@admin.register(Detector)
+class DetectorQualityAdmin(DetectorAdmin):
+    """The detectors' admin with their precision and recall against final human labels."""
+
+    def get_urls(self) -> list[URLPattern]:
+        quality = path(
+            "quality/",
+            self.admin_site.admin_view(self.quality_view),
+            name="detection_detector_quality",
+        )
+        return [quality, *super().get_urls()]
+
+    def quality_view(self, request: HttpRequest) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        report = console_report()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Detection quality against people's labels",
+            "report": report,
+            "levels": quality_levels(report),
+            "api_url": reverse("detection-quality"),
+        }
+        return TemplateResponse(request, "admin/detection/detector/quality.html", context)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra = {"quality_url": reverse("admin:detection_detector_quality")}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Detector | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk is not None:
+            report = console_report()
+            context["quality_levels"] = quality_levels(report, detector=obj.name)
+            context["quality_url"] = reverse("admin:detection_detector_quality")
+        return super().render_change_form(request, context, add, change, form_url, obj)

@@ -12,11 +12,13 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.views import APIView
 
 from review.datasets import services as datasets
 from review.datasets.download import ranged_file_response
 from review.datasets.spec import SpecError, parse_spec
 from review.models import Category, DatasetVersion, Label, Verdict
+from review.quality import console_report
 from review.services import LabelInput, save_label
 from review.tasks import queue_export
 from traces.models import ApiToken, Segment, Severity, Trace
@@ -233,3 +235,50 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if version.state != DatasetVersion.State.DONE:
             raise NotWritten(f"This export is {version.state}, not written: nothing to download.")
         return ranged_file_response(request, version)
+
+
+class QualityScoreSerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=["trace", "segment"])
+    detector = serializers.CharField(help_text='A detector\'s name, or "(any detector)".')
+    version = serializers.IntegerField(allow_null=True)
+    rule = serializers.CharField(allow_null=True)
+    tp = serializers.IntegerField()
+    fp = serializers.IntegerField()
+    fn = serializers.IntegerField()
+    tn = serializers.IntegerField()
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    f1 = serializers.FloatField(allow_null=True)
+    false_positive_rate = serializers.FloatField(allow_null=True)
+    misses = serializers.ListField(child=serializers.URLField())
+    false_positives = serializers.ListField(child=serializers.URLField())
+
+
+class QualitySerializer(serializers.Serializer):
+    items = serializers.DictField(child=serializers.IntegerField())
+    unsure = serializers.DictField(child=serializers.IntegerField())
+    sources = serializers.DictField(child=serializers.IntegerField())
+    scores = QualityScoreSerializer(many=True)
+
+
+class DetectionQualityView(APIView):
+    """Precision, recall and F1 of every detector, version and rule against the console's final
+    human labels, at the trace and the segment level, with the misses and false positives as
+    links to the evidence (the first 50 of each)."""
+
+    permission_classes = [CanReadLabels]
+
+    @extend_schema(
+        tags=["detectors"],
+        responses=QualitySerializer,
+        parameters=[OpenApiParameter("detector", str, description="Only this detector.")],
+    )
+    def get(self, request: Request) -> Response:
+        report = console_report()
+        body = report.as_dict()
+        if detector := request.query_params.get("detector"):
+            body["scores"] = [s for s in body["scores"] if s["detector"] == detector]
+        for score in body["scores"]:
+            for key in ("misses", "false_positives"):
+                score[key] = [request.build_absolute_uri(ref) for ref in score[key]]
+        return Response(QualitySerializer(body).data)

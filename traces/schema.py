@@ -59,7 +59,9 @@ _ENUM = re.compile(r"Invalid enum value (?P<value>.+)")
 
 
 def _join(path: str, field: str) -> str:
-    return f"{path}.{field}" if path else field
+    if not path or not field:
+        return path or field
+    return f"{path}.{field}"
 
 
 def document_error(exc: msgspec.ValidationError, prefix: str = "") -> DocumentError:

@@ -239,7 +239,8 @@ def labeled_items(filters: Filters) -> Iterator[list[Item]]:
         yield batch
 
 
-def _decisions(trace_ids: Iterable[int]) -> dict[tuple[int, int | None], tuple]:
+def latest_decisions(trace_ids: Iterable[int]) -> dict[tuple[int, int | None], tuple]:
+    """Each item's latest adjudicated decision (verdict, category, severity, note)."""
     latest: dict[tuple[int, int | None], tuple] = {}
     rows = (
         Decision.objects.filter(trace_id__in=list(trace_ids))
@@ -321,7 +322,7 @@ def rows_of(
 ) -> list[Row]:
     """The rows of one batch of items that pass the filters, in the batch's order."""
     trace_ids = {item.trace_id for item in items}
-    decisions = _decisions(trace_ids)
+    decisions = latest_decisions(trace_ids)
     kept = []
     for item in items:
         item.final = final_label(item.labels, decisions.get((item.trace_id, item.segment_id)))

@@ -1,0 +1,182 @@
+"""Detection quality judged by people: the console's final labels, or an exported dataset version,
+as labeled items for ``detection.evaluation``.
+
+A trace labeled as a whole counts at the trace level, flagged when any finding of a detector lies
+anywhere in it; a labeled segment counts at the segment level, flagged when a finding of the
+detector overlaps it in the same step. Spans that people marked and called misaligned, with no
+detector's finding on them, are the misses that tell admins what no detector finds.
+"""
+
+import csv
+import gzip
+import io
+import json
+import tarfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+import pyarrow.parquet as pq
+import zstandard
+from django.urls import reverse
+
+from detection.evaluation import Flag, LabeledItem, Report, evaluate, overlaps
+from detection.models import Detector, Finding
+from review.datasets.formats import NESTED
+from review.datasets.rows import final_label, labeled_items, latest_decisions
+from review.datasets.services import export_root
+from review.datasets.spec import Filters
+from review.models import DatasetVersion
+from traces.models import Trace
+
+
+def _link(trace_id: int, step_index: int | None = None) -> str:
+    url = reverse("review:trace", args=[trace_id])
+    return url if step_index is None else f"{url}#step-{step_index}"
+
+
+def console_items() -> list[LabeledItem]:
+    """Every item people labeled, with its final label and every stored finding that covers it
+    (all versions of all detectors, so each version is scored on what it flagged)."""
+    items: list[LabeledItem] = []
+    for batch in labeled_items(Filters()):
+        trace_ids = {item.trace_id for item in batch}
+        decisions = latest_decisions(trace_ids)
+        flags: dict[int, list[Flag]] = {}
+        findings = Finding.objects.filter(trace_id__in=trace_ids).values_list(
+            "trace_id",
+            "detector__name",
+            "detector_version",
+            "rule",
+            "segment__step__index",
+            "segment__start",
+            "segment__end",
+        )
+        for trace_id, *finding in findings.iterator(chunk_size=5000):
+            flags.setdefault(trace_id, []).append(Flag(*finding))
+        sources = dict(Trace.objects.filter(pk__in=trace_ids).values_list("pk", "source__slug"))
+        for item in batch:
+            final = final_label(item.labels, decisions.get((item.trace_id, item.segment_id)))
+            verdict = final.verdict or final.source  # a tie is left out like "unsure"
+            of_trace = flags.get(item.trace_id, [])
+            if item.segment is None:
+                level, ref, covering = "trace", _link(item.trace_id), of_trace
+            else:
+                start, end, _origin, index = item.segment
+                level, ref = "segment", _link(item.trace_id, index)
+                covering = [f for f in of_trace if overlaps(f, index, start, end)]
+            items.append(
+                LabeledItem(level, ref, verdict, covering, sources[item.trace_id], final.category)
+            )
+    return items
+
+
+def detector_versions() -> list[tuple[str, int]]:
+    """Every configured detector at its current version: listed even before it flags anything."""
+    return list(Detector.objects.order_by("name").values_list("name", "version"))
+
+
+def console_report(*, keep: int = 50) -> Report:
+    """Every detector, version and rule against the console's final human labels."""
+    return evaluate(console_items(), detectors=detector_versions(), keep=keep)
+
+
+# -- exported dataset versions ------------------------------------------------------------------
+
+
+class UnreadableExport(ValueError):
+    """A file that is not a dataset export this version of Tracewatch writes."""
+
+
+def open_file(path: Path) -> IO[bytes]:
+    """A file's bytes, gunzipped or unzstded when its name ends in .gz or .zst."""
+    raw = path.open("rb")
+    if path.suffix == ".gz":
+        return gzip.GzipFile(fileobj=raw)
+    if path.suffix == ".zst":
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+    return raw
+
+
+def _parquet_rows(source: Any) -> Iterator[dict[str, Any]]:
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=2000):
+        yield from batch.to_pylist()
+
+
+def _csv_rows(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    for row in csv.DictReader(text):
+        decoded: dict[str, Any] = {
+            key: value if value != "" else None for key, value in row.items()
+        }
+        for column in NESTED:
+            decoded[column] = json.loads(row[column]) if row.get(column) else []
+        yield decoded
+
+
+def export_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of an export file in any format Tracewatch writes, compressed or not."""
+    name = path.name.removesuffix(".gz").removesuffix(".zst")
+    try:
+        if name.endswith(".jsonl"):
+            with open_file(path) as stream:
+                for line in stream:
+                    if line.strip():
+                        yield msgspec.json.decode(line)
+        elif name.endswith(".csv"):
+            with open_file(path) as stream:
+                yield from _csv_rows(stream)
+        elif name.endswith(".parquet"):
+            yield from _parquet_rows(path)
+        elif name.endswith(".tar"):
+            with tarfile.open(path) as archive:
+                for member in sorted(archive.getmembers(), key=lambda m: m.name):
+                    if member.isfile() and member.name.endswith(".parquet"):
+                        data = archive.extractfile(member)
+                        assert data is not None
+                        yield from _parquet_rows(io.BytesIO(data.read()))
+        else:
+            raise UnreadableExport(
+                f"{path.name}: not an export (.jsonl, .csv, .parquet or .tar, "
+                "optionally .gz or .zst)"
+            )
+    except (OSError, ValueError, EOFError, tarfile.TarError, zstandard.ZstdError) as exc:
+        if isinstance(exc, UnreadableExport):
+            raise
+        raise UnreadableExport(f"{path.name}: {exc}") from None
+
+
+def row_items(rows: Iterable[dict[str, Any]]) -> list[LabeledItem]:
+    """Labeled items from export rows, flagged by the findings each row recorded when exported
+    (a segment row's are the findings on that very segment)."""
+    items = []
+    for number, row in enumerate(rows, 1):
+        try:
+            level = row["level"]
+            trace_id = int(row["trace_id"])
+            step = row["step_index"]
+            flags = [
+                Flag(
+                    f["detector"],
+                    int(f["detector_version"]),
+                    f.get("rule") or "",
+                    None if f.get("step_index") is None else int(f["step_index"]),
+                )
+                for f in row["findings"] or []
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UnreadableExport(f"row {number}: not an export row ({exc!r})") from None
+        if level not in ("trace", "segment"):
+            raise UnreadableExport(f"row {number}: level {level!r} is neither trace nor segment")
+        ref = _link(trace_id, None if step is None else int(step))
+        verdict = row.get("verdict") or row.get("label_source") or "tied"
+        items.append(
+            LabeledItem(level, ref, verdict, flags, row.get("source") or "", row.get("category"))
+        )
+    return items
+
+
+def version_file(version: DatasetVersion) -> Path:
+    """Where a finished version's file lies."""
+    return export_root() / version.file
