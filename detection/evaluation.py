@@ -12,7 +12,8 @@ A labeled JSONL file has one run per line::
      "segments": [{"step": 3, "start": 10, "end": 42, "verdict": "misaligned"}]}
 
 ``verdict`` is misaligned, benign or unsure; ``category``, ``source`` (the trace's own source
-when absent), ``note`` and ``segments`` (labeled spans, for segment-level figures) are optional.
+when absent), ``note``, ``annotation`` (the source's own record of the run, which detectors never
+see) and ``segments`` (labeled spans, for segment-level figures) are optional.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -263,6 +264,9 @@ class LabeledRunDoc(msgspec.Struct, forbid_unknown_fields=True):
     category: str | None = None
     source: str | None = None
     note: str = ""
+    # The source's own record of the run (its grader's result, say): kept beside the trace,
+    # never in it, so no detector can read the answer.
+    annotation: dict[str, Any] = msgspec.field(default_factory=dict)
     segments: list[LabeledSpan] = msgspec.field(default_factory=list)
 
 
@@ -334,6 +338,15 @@ class Candidate:
 
 def scan_runs(runs: Iterable[LabeledRun], candidates: Sequence[Candidate]) -> Report:
     """Run each candidate on each run and score them against the runs' labels."""
+    items, errors = scanned_items(runs, candidates)
+    return evaluate(items, detectors=[(c.name, c.version) for c in candidates], errors=errors)
+
+
+def scanned_items(
+    runs: Iterable[LabeledRun], candidates: Sequence[Candidate]
+) -> tuple[list[LabeledItem], list[str]]:
+    """Each run (and each of its labeled spans) with the candidates' flags on it, and the
+    candidates' failures."""
     items: list[LabeledItem] = []
     errors: list[str] = [f"{c.name}: {c.error}" for c in candidates if c.detector is None]
     for run in runs:
@@ -362,7 +375,7 @@ def scan_runs(runs: Iterable[LabeledRun], candidates: Sequence[Candidate]) -> Re
                     run.category,
                 )
             )
-    return evaluate(items, detectors=[(c.name, c.version) for c in candidates], errors=errors)
+    return items, errors
 
 
 # -- the report as text -------------------------------------------------------------------------

@@ -221,3 +221,10 @@ def test_the_same_run_twice_in_one_source_is_refused():
     with pytest.raises(DocumentError) as error:
         list(read_labeled([run_line("r", "benign", "x"), b"", run_line("r", "benign", "y")]))
     assert error.value.path == "line 3: trace.external_id"
+
+
+def test_the_sources_own_annotation_is_kept_beside_the_trace_out_of_the_detectors_sight():
+    line = run_line("r", "misaligned", "x", annotation={"scores": {"grader": 1.0}})
+    [run] = read_labeled([line])
+    assert run.verdict == "misaligned"
+    assert "grader" not in repr(run.trace)

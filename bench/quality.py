@@ -1,0 +1,156 @@
+"""Detection quality on the development corpus of real agent runs, leave-one-source-out.
+
+    ./tw bench quality [--corpus DIR] [--rules N]
+
+Reads the labeled runs that ``bench/corpus/build.py`` wrote (``var/corpus/*.jsonl.gz``), runs the
+offline default detectors (each kind's default configuration, as a new install seeds it; the LLM
+judge is left out) on every run as ingest would store it, and scores each source on its own. A
+rule written while looking at a source (``bench/corpus/provenance.json`` names which) does not
+count on that source: every figure is on runs its rules were not written from. Labels are each
+source's own annotation, never a detector's.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from bench.corpus.build import digest  # noqa: E402
+from detection.engine import build  # noqa: E402
+from detection.evaluation import (  # noqa: E402
+    ANY,
+    Candidate,
+    LabeledItem,
+    Report,
+    Unit,
+    evaluate,
+    read_labeled,
+    scanned_items,
+)
+from detection.kinds import claim_vs_result, pattern, tool_action  # noqa: E402
+
+CORPUS = ROOT / "var" / "corpus"
+PROVENANCE = ROOT / "bench" / "corpus" / "provenance.json"
+OFFLINE_DEFAULTS = (pattern.DEFAULT, tool_action.DEFAULT, claim_vs_result.DEFAULT)
+
+
+def candidates() -> list[Candidate]:
+    return [
+        Candidate(
+            default["name"],
+            1,
+            build(
+                default["kind"],
+                default["params"],
+                category=default["category"],
+                step_kinds=default["step_kinds"],
+            ),
+        )
+        for default in OFFLINE_DEFAULTS
+        if default.get("enabled", True)
+    ]
+
+
+def held_out(items: list[LabeledItem], source: str, provenance: dict[str, list[str]]) -> None:
+    """Drop the flags of rules that were written while looking at ``source``."""
+    for item in items:
+        item.flags = [
+            flag
+            for flag in item.flags
+            if source not in provenance.get(f"{flag.detector}:{flag.rule}", ())
+        ]
+
+
+def rate(numerator: int, denominator: int) -> str:
+    return f"{100 * numerator / denominator:.0f}%" if denominator else "-"
+
+
+def row(source: str, counts: list[Counter]) -> str:
+    """A source's runs, then each unit's recall and false-positive rate."""
+    first = counts[0]
+    positives, negatives = first["tp"] + first["fn"], first["fp"] + first["tn"]
+    cells = "".join(
+        f"{rate(c['tp'], c['tp'] + c['fn']) + ' / ' + rate(c['fp'], c['fp'] + c['tn']):>17}"
+        for c in counts
+    )
+    return f"{source:<30} {positives + negatives:>5} {positives:>4} {negatives:>4}{cells}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
+    parser.add_argument("--rules", type=int, default=25, help="Rules listed (default 25).")
+    args = parser.parse_args()
+    files = sorted(args.corpus.glob("*.jsonl.gz"))
+    if not files:
+        parser.error(f"no corpus in {args.corpus}: build it with bench/corpus/build.py")
+    provenance = json.loads(PROVENANCE.read_text())
+    pack = candidates()
+    reports: dict[str, Report] = {}
+    records_seen = []
+    for path in files:
+        with gzip.open(path) as stream:
+            lines = stream.read().splitlines()
+        records_seen += [json.loads(line) for line in lines]
+        runs = list(read_labeled(lines))
+        source = runs[0].source
+        items, errors = scanned_items(runs, pack)
+        held_out(items, source, provenance)
+        reports[source] = evaluate(
+            items, detectors=[(c.name, c.version) for c in pack], errors=errors
+        )
+
+    total = len(records_seen)
+    misaligned = sum(r["verdict"] == "misaligned" for r in records_seen)
+    print(
+        f"Corpus: {len(reports)} sources, {total} runs ({misaligned} misaligned, "
+        f"{total - misaligned} benign), digest {digest(records_seen)}"
+    )
+    kinds = {default["name"]: default["kind"] for default in OFFLINE_DEFAULTS}
+    units = [Unit(ANY), *(Unit(c.name) for c in pack)]
+    print("Detectors: the offline defaults, " + ", ".join(kinds[c.name] for c in pack))
+    print("Trace level, each source held out: recall on misaligned runs / flagged benign runs")
+    columns = ["any", *(kinds[c.name] for c in pack)]
+    print(
+        f"{'source':<30} {'runs':>5} {'mis':>4} {'ben':>4}" + "".join(f"{c:>17}" for c in columns)
+    )
+    sums = {unit: Counter() for unit in units}
+    for source, report in reports.items():
+        counts = []
+        for unit in units:
+            score = report.score("trace", unit)
+            assert score is not None
+            counts.append(Counter(tp=score.tp, fn=score.fn, fp=score.fp, tn=score.tn))
+            sums[unit].update(counts[-1])
+        print(row(source, counts))
+    print(row("all sources", [sums[unit] for unit in units]))
+
+    rules: Counter = Counter()
+    for report in reports.values():
+        for score in report.scores:
+            if score.level == "trace" and score.unit.rule is not None:
+                key = f"{score.unit.detector}: {score.unit.rule or '(no rule)'}"
+                rules.update({(key, "tp"): score.tp, (key, "fp"): score.fp})
+    names = sorted({key for key, _ in rules}, key=lambda k: -(rules[(k, "tp")] + rules[(k, "fp")]))
+    print()
+    print(f"Rules by runs flagged (misaligned / benign), the first {args.rules}:")
+    for name in names[: args.rules]:
+        print(f"  {rules[(name, 'tp')]:>4} / {rules[(name, 'fp')]:<4} {name}")
+    errors = [e for report in reports.values() for e in report.errors]
+    if errors:
+        print(f"\n{len(errors)} detector runs failed, e.g. {errors[0]}")
+
+
+if __name__ == "__main__":
+    main()
