@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
+from django.views.decorators.http import require_GET
 
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
@@ -729,6 +730,7 @@ def page_context(
 
 
 @role_required(LABELER)
+@require_GET
 def trace_page(request: HttpRequest, trace_id: int) -> HttpResponse:
     """The whole trace page. ``?from=N`` opens at the window holding step N (deep links beyond
     the first window); ``?queue=Q&segment=S`` opens at segment S with "save and next" on."""
@@ -744,6 +746,7 @@ def trace_page(request: HttpRequest, trace_id: int) -> HttpResponse:
 
 
 @role_required(LABELER)
+@require_GET
 def step_window(request: HttpRequest, trace_id: int) -> HttpResponse:
     """One window of steps from ``?start=N``, for infinite scroll (a sentinel after it) and for
     jumps and earlier steps (``lead=1``: a button before it; ``tail=0``: no sentinel)."""

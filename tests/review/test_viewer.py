@@ -53,6 +53,14 @@ def test_labeler_opens_a_trace(labeler, tampering):
     assert 'id="step-0"' in html and 'id="step-5"' in html
 
 
+@pytest.mark.parametrize("method", ["put", "delete", "patch", "post"])
+def test_the_page_and_its_steps_take_only_get(labeler, tampering, method):
+    trace, _ = tampering
+    client = client_for(labeler)
+    assert getattr(client, method)(page(trace)).status_code == 405
+    assert getattr(client, method)(steps_url(trace, "?start=0"), **HTMX).status_code == 405
+
+
 def test_missing_trace_is_404(labeler):
     assert client_for(labeler).get("/traces/999999/").status_code == 404
 
