@@ -258,6 +258,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["traces.permissions.CanRead"],
+    # The browsable API's pages carry inline styles and script, which the Content-Security-Policy
+    # forbids: only a local console in DEBUG has them; /api/docs/ documents the API everywhere.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # ``?format=`` names a trace format on the ingest endpoints, not a renderer.
     "URL_FORMAT_OVERRIDE": None,
