@@ -5,13 +5,12 @@ from collections.abc import Sequence
 from django import forms
 
 from review.datasets.spec import MAX_CONTEXT_STEPS, SPLITS, SpecError, field_of, spec_from_fields
-from review.models import Category, DatasetVersion, Queue, Verdict
+from review.models import MAX_NOTE_CHARS, Category, DatasetVersion, Queue, Verdict
 from review.services import LabelInput
 from traces.models import Severity, Source
 
 # A label's severity is never "none": that is what the verdict "benign" says.
 LABEL_SEVERITIES = Severity.choices[1:]
-MAX_NOTE_CHARS = 20_000
 
 
 class LabelForm(forms.Form):

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from config.celery import app as celery_app
 from review.datasets import services as datasets
 from review.datasets.spec import parse_spec
-from review.models import DatasetVersion, Label
+from review.models import MAX_NOTE_CHARS, DatasetVersion, Label
 from tests.review.conftest import HTMX, client_for, make_trace
 from tests.review.datasets import export, exported_file, labeled_data
 from traces.models import ApiToken
@@ -85,6 +85,21 @@ def test_bad_labels_answer_400_naming_the_field(tampering, labeler, change, fiel
     assert response.status_code == 400
     assert field in response.json()
     assert not Label.objects.exists()
+
+
+def test_a_note_longer_than_the_forms_take_answers_400(tampering, labeler):
+    trace, segment = tampering
+    body = {"trace": trace.pk, "segment": segment.pk, "verdict": "benign"}
+    too_long = api_as(labeler).post(
+        "/api/v1/labels/", {**body, "note": "n" * (MAX_NOTE_CHARS + 1)}, format="json"
+    )
+    assert too_long.status_code == 400
+    assert "note" in too_long.json()
+    assert not Label.objects.exists()
+    longest = api_as(labeler).post(
+        "/api/v1/labels/", {**body, "note": "n" * MAX_NOTE_CHARS}, format="json"
+    )
+    assert longest.status_code == 201
 
 
 def test_a_segment_of_another_trace_is_refused(tampering, labeler):
