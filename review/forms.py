@@ -131,6 +131,11 @@ class DatasetForm(forms.Form):
         try:
             self.spec = spec_from_fields(fields, split={split: data[split] for split in SPLITS})
         except SpecError as error:
-            field = field_of(error)
-            self.add_error(field if field in self.fields else None, error.message)
+            self.add_spec_error(error)
         return data
+
+    def add_spec_error(self, error: SpecError) -> None:
+        """Show an error of the description beside its field, or above the form when it is about
+        the filters together (nothing matches them)."""
+        field = field_of(error)
+        self.add_error(field if field in self.fields else None, error.message)

@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import tarfile
 from collections import Counter
 
@@ -187,7 +188,18 @@ def test_bad_dataset_requests_answer_400_with_the_field_path(db, body, field):
     assert not DatasetVersion.objects.exists()
 
 
-def test_an_unwritten_export_cannot_be_downloaded(db, reviewer):
+def test_a_request_that_matches_nothing_answers_400_and_records_nothing(
+    labeled, eager_tasks, django_capture_on_commit_callbacks
+):
+    body = {"name": "empty", "filters": {"model": "nobody-runs-this"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = token_client(ApiToken.Scope.READ).post("/api/v1/datasets/", body, format="json")
+    assert response.status_code == 400
+    assert "no labeled item matches" in response.json()["filters"][0]
+    assert not DatasetVersion.objects.exists()
+
+
+def test_an_unwritten_export_cannot_be_downloaded(labeled, reviewer):
     response = api_as(reviewer).post("/api/v1/datasets/", {"name": "later"}, format="json")
     assert response.status_code == 202  # written after commit, which this test never reaches
     download = api_as(reviewer).get(f"/api/v1/datasets/{response.json()['id']}/download/")
@@ -288,6 +300,35 @@ def test_console_form_shows_errors_beside_the_field(db, reviewer):
     assert set(response.context["form"].errors) == {"compression"}
 
 
+EXPORT_FORM = {
+    "name": "console-set",
+    "format": "jsonl",
+    "compression": "none",
+    "level": "both",
+    "context_steps": 1,
+    "train": 1,
+    "validation": 0,
+    "test": 0,
+}
+
+
+def test_an_export_that_matches_nothing_is_a_form_error_in_the_console(
+    labeled, reviewer, eager_tasks, django_capture_on_commit_callbacks
+):
+    client = client_for(reviewer)
+    form = {**EXPORT_FORM, "model": "nobody-runs-this"}
+    preview = client.get("/datasets/new/", {**form, "preview": 1}, **HTMX).content.decode()
+    assert "<strong>0</strong> rows now" in preview
+    assert re.search(r"<button type=\"submit\" disabled>Export</button>", preview)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/datasets/new/", form)
+    assert response.status_code == 200
+    assert "no labeled item matches" in " ".join(response.context["form"].non_field_errors())
+    assert not DatasetVersion.objects.exists()
+    matching = client.get("/datasets/new/", {**EXPORT_FORM, "preview": 1}, **HTMX).content
+    assert b'<button type="submit">Export</button>' in matching
+
+
 def test_running_export_page_polls_and_reloads_when_done(labeled, reviewer):
     version = datasets.request_export(spec=parse_spec({"name": "slow"}))
     client = client_for(reviewer)
@@ -319,15 +360,21 @@ def test_labelers_cannot_reach_dataset_pages(labeled, labeler, url):
 
 
 def test_dataset_pages_escape_what_they_show(labeled, reviewer):
-    version = datasets.request_export(
-        spec=parse_spec({"name": "x", "filters": {"model": "<script>alert(1)</script>"}})
-    )
+    version = datasets.request_export(spec=parse_spec({"name": "x"}))
+    hostile = {**version.filters, "model": "<script>alert(1)</script>"}
+    DatasetVersion.objects.filter(pk=version.pk).update(filters=hostile)
     page = client_for(reviewer).get(f"/datasets/{version.pk}/")
     assert b"<script>alert(1)</script>" not in page.content
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.content
 
 
 # --- the command ---------------------------------------------------------------------------------
+
+
+def test_command_refuses_an_export_that_matches_nothing(labeled):
+    with pytest.raises(CommandError, match=r"^no labeled item matches"):
+        call_command("export_dataset", "cli-set", "--model", "nobody", stdout=io.StringIO())
+    assert not DatasetVersion.objects.exists()
 
 
 def test_command_exports_and_prints_the_file(labeled, tmp_path):
