@@ -43,17 +43,17 @@ class Command(BaseCommand):
         User = get_user_model()
         logins = []
         for role, username in DEMO_USERS:
-            user = User.objects.filter(username=username).first()
-            if user is None or username not in saved:
+            user = User.objects.filter(username=username).first() or User(username=username)
+            if user.pk is None or username not in saved:
                 password = secrets.token_urlsafe(12)
-                user = user or User(username=username)
-                user.is_staff = role == ADMIN
-                user.is_superuser = role == ADMIN
                 user.set_password(password)
-                user.save()
-                user.groups.add(Group.objects.get(name=role))
             else:
                 password = saved[username][2]
+            # An ordinary member of its role's group, as real users are: the demo admin reaches
+            # the admin through the role, so what the role cannot do shows here too.
+            user.is_staff = user.is_superuser = False
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
             logins.append((role, username, password))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{r} {u} {p}\n" for r, u, p in logins))
