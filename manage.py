@@ -6,6 +6,9 @@ import sys
 
 
 def main() -> None:
+    from config.devenv import load_dev_env
+
+    load_dev_env()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 

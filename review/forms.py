@@ -5,13 +5,12 @@ from collections.abc import Sequence
 from django import forms
 
 from review.datasets.spec import MAX_CONTEXT_STEPS, SPLITS, SpecError, field_of, spec_from_fields
-from review.models import Category, DatasetVersion, Queue, Verdict
+from review.models import MAX_NOTE_CHARS, Category, DatasetVersion, Queue, Verdict
 from review.services import LabelInput
 from traces.models import Severity, Source
 
 # A label's severity is never "none": that is what the verdict "benign" says.
 LABEL_SEVERITIES = Severity.choices[1:]
-MAX_NOTE_CHARS = 20_000
 
 
 class LabelForm(forms.Form):
@@ -132,6 +131,11 @@ class DatasetForm(forms.Form):
         try:
             self.spec = spec_from_fields(fields, split={split: data[split] for split in SPLITS})
         except SpecError as error:
-            field = field_of(error)
-            self.add_error(field if field in self.fields else None, error.message)
+            self.add_spec_error(error)
         return data
+
+    def add_spec_error(self, error: SpecError) -> None:
+        """Show an error of the description beside its field, or above the form when it is about
+        the filters together (nothing matches them)."""
+        field = field_of(error)
+        self.add_error(field if field in self.fields else None, error.message)

@@ -13,7 +13,7 @@ from django import forms
 from django.utils import timezone
 
 from detection.models import Detector
-from review.models import Category, Queue, Verdict
+from review.models import MAX_NOTE_CHARS, Category, Queue, Verdict
 from review.selectors import (
     DEFAULT_FLAG_SORT,
     DEFAULT_TRACE_SORT,
@@ -198,7 +198,7 @@ class DecisionForm(forms.Form):
         choices=[("", "—"), *SEVERITIES], coerce=int, empty_value=None, required=False
     )
     note = forms.CharField(
-        required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 4})
+        required=False, max_length=MAX_NOTE_CHARS, widget=forms.Textarea(attrs={"rows": 4})
     )
 
     def clean(self) -> dict[str, Any]:

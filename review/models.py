@@ -10,6 +10,9 @@ from django.db.models import Q
 
 from traces.models import Segment, Severity, Step, Trace
 
+# The longest note a label or a decision takes, from the console's forms and the API alike.
+MAX_NOTE_CHARS = 20_000
+
 
 class Category(models.Model):
     """A kind of misalignment, admin-editable; the default set is seeded by a migration."""
@@ -129,7 +132,7 @@ class Label(models.Model):
         Category, null=True, blank=True, on_delete=models.PROTECT, related_name="labels"
     )
     severity = models.PositiveSmallIntegerField(choices=Severity.choices[1:], null=True, blank=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=MAX_NOTE_CHARS)
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -172,7 +175,7 @@ class Decision(models.Model):
         Category, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
     )
     severity = models.PositiveSmallIntegerField(choices=Severity.choices[1:], null=True, blank=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=MAX_NOTE_CHARS)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -37,7 +37,10 @@ def sweep_search_index() -> int:
     time_limit=settings.TRACEWATCH_EXPORT_SOFT_TIME_LIMIT + 60,
 )
 def write_dataset(version_id: int) -> int:
-    return datasets.write_export(version_id).row_count
+    try:
+        return datasets.write_export(version_id).row_count
+    except datasets.NothingToExport:
+        return 0  # an outcome, not a fault: the export is marked failed with the reason
 
 
 def queue_export(version_id: int) -> None:

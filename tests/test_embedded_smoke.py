@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run(
+def run_manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
@@ -21,6 +21,10 @@ def manage(env: dict, *args: str) -> str:
         text=True,
         timeout=300,
     )
+
+
+def manage(env: dict, *args: str) -> str:
+    result = run_manage(env, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -78,3 +82,44 @@ def test_embedded_default_migrates_loads_the_demo_and_serves_the_api(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_readme_commands_work_as_written_after_the_quick_start(tmp_path):
+    """``./tw start`` runs migrate and setup_demo with DEBUG on; afterwards the README's commands
+    run with nothing set, as a newcomer types them."""
+    plain = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}
+    }
+    plain.update(TRACEWATCH_VAR_DIR=str(tmp_path))
+    plain.pop("DJANGO_SETTINGS_MODULE", None)
+    start = {**plain, "DEBUG": "1"}
+    manage(start, "migrate", "--noinput")
+    out = manage(start, "setup_demo", "--address", "9123")
+    assert "Tracewatch is at http://127.0.0.1:9123/" in out
+    assert "Tracewatch is at http://0.0.0.0:8765/" in manage(
+        start, "setup_demo", "--address", "0.0.0.0:8765"
+    )
+
+    token = manage(plain, "create_token", "--scope", "ingest", "--source", "codex-internal")
+    assert token.strip().startswith("tw_")
+    sample = tmp_path / "traces.jsonl"
+    sample.write_text(
+        json.dumps({"external_id": "r1", "steps": [{"kind": "user", "content": "hi"}]}) + "\n"
+    )
+    assert "1 imported" in manage(plain, "import_traces", str(sample), "--source", "codex-internal")
+
+
+def test_a_deployment_with_its_own_secret_key_ignores_the_local_console_settings(tmp_path):
+    (tmp_path / "dev.env").write_text("DEBUG=1\n")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "DEBUG"}
+    }
+    env.update(TRACEWATCH_VAR_DIR=str(tmp_path), SECRET_KEY="k" * 50)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = run_manage(env, "check")
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS is not set" in result.stderr  # DEBUG stayed off

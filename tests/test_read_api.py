@@ -1,9 +1,11 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from tests.samples import jsonl, trace
 from traces.models import Source, Trace
+from traces.roles import LABELER
 
 pytestmark = pytest.mark.django_db
 
@@ -25,11 +27,33 @@ def test_an_ingest_token_cannot_read(ingest_client, stored):
     assert ingest_client.get("/api/v1/traces/").status_code == 403
 
 
-def test_a_signed_in_user_can_read(stored):
+def signed_in(*groups: str) -> APIClient:
     user = get_user_model().objects.create_user("ana", password="pw-for-tests-1")
+    for name in groups:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
     client = APIClient()
     client.force_login(user)
+    return client
+
+
+def test_a_signed_in_labeler_can_read(stored):
+    client = signed_in(LABELER)
     assert client.get("/api/v1/traces/").status_code == 200
+    assert client.get(f"/api/v1/traces/{stored[0]}/").status_code == 200
+
+
+def test_a_signed_in_user_without_a_role_reads_nothing(stored):
+    client = signed_in()
+    assert client.get("/api/v1/traces/").status_code == 403
+    assert client.get(f"/api/v1/traces/{stored[0]}/").status_code == 403
+
+
+def test_a_browser_gets_json_not_the_browsable_pages_and_their_inline_styles(read_client, stored):
+    accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    response = read_client.get("/api/v1/traces/", HTTP_ACCEPT=accept)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert b"<style" not in response.content and b"style=" not in response.content
 
 
 def test_list_pages_by_cursor_newest_first_without_repeats(read_client, stored):

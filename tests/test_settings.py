@@ -1,4 +1,5 @@
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +11,21 @@ from config.settings import database_from_url
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def environment(tmp_path: Path, **env: str) -> dict[str, str]:
+    """This process's environment without Tracewatch's settings (the suite's own included), plus
+    ``env``."""
     clean = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"}
+        and not k.startswith("SECURE_")
     }
     clean.update(env, TRACEWATCH_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
+    return clean
+
+
+def load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = environment(tmp_path, **env)
     code = (
         "import django; django.setup(); from django.conf import settings; "
         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_TASK_ALWAYS_EAGER)"
@@ -81,3 +90,27 @@ def test_an_unknown_database_scheme_is_refused():
 
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
         database_from_url("mysql://db/x")
+
+
+def test_the_production_settings_of_the_readme_pass_the_deployment_checks(tmp_path):
+    env = environment(
+        tmp_path,
+        # What the README's Production section sets.
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="tracewatch.example.org",
+        DATABASE_URL="postgres://tracewatch:pw@db.internal:5432/tracewatch",
+        REDIS_URL="redis://cache.internal:6379/0",
+        SECURE_SSL_REDIRECT="1",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_HSTS_PRELOAD="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout

@@ -1,4 +1,4 @@
-"""Who may call what: ingest needs an ingest or admin token; reading, login or a read token."""
+"""Who may call what: ingest needs an ingest or admin token; reading, a role or a read token."""
 
 from typing import TYPE_CHECKING
 
@@ -6,6 +6,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from traces.models import ApiToken
+from traces.roles import LABELER, has_role
 
 if TYPE_CHECKING:  # DRF imports its default permissions while rest_framework.views loads
     from rest_framework.views import APIView
@@ -16,12 +17,15 @@ def token_scope(request: Request) -> str | None:
 
 
 class CanRead(BasePermission):
-    message = "Sign in, or send a token with the read or admin scope."
+    """Traces are read by the people the console lets read them (any role), or by a read or
+    admin token: signing in alone, without a role, shows nothing, as in the console."""
+
+    message = "Sign in with a role, or send a token with the read or admin scope."
 
     def has_permission(self, request: Request, view: "APIView") -> bool:
         if token_scope(request) in (ApiToken.Scope.READ, ApiToken.Scope.ADMIN):
             return True
-        return bool(request.user and request.user.is_authenticated)
+        return has_role(request.user, LABELER)
 
 
 class CanIngest(BasePermission):

@@ -270,6 +270,24 @@ def _keep(item: Item, filters: Filters) -> bool:
     return filters.category is None or final.category == filters.category
 
 
+def _kept(items: list[Item], filters: Filters) -> list[Item]:
+    """The items whose final label passes the filters, each given its final label."""
+    decisions = latest_decisions({item.trace_id for item in items})
+    kept = []
+    for item in items:
+        item.final = final_label(item.labels, decisions.get((item.trace_id, item.segment_id)))
+        if _keep(item, filters):
+            kept.append(item)
+    return kept
+
+
+def matches_any(filters: Filters) -> bool:
+    """Whether any labeled item passes the filters: the labels and decisions of the first
+    batches only, without the steps and findings a row needs, so a request is checked cheaply
+    before it is recorded."""
+    return any(_kept(items, filters) for items in labeled_items(filters))
+
+
 def _merged_ranges(wanted: dict[int, list[tuple[int, int]]]) -> list[tuple[int, int, int]]:
     merged = []
     for trace_id, ranges in wanted.items():
@@ -321,13 +339,7 @@ def rows_of(
     pseudonym: Pseudonyms,
 ) -> list[Row]:
     """The rows of one batch of items that pass the filters, in the batch's order."""
-    trace_ids = {item.trace_id for item in items}
-    decisions = latest_decisions(trace_ids)
-    kept = []
-    for item in items:
-        item.final = final_label(item.labels, decisions.get((item.trace_id, item.segment_id)))
-        if _keep(item, filters):
-            kept.append(item)
+    kept = _kept(items, filters)
     if not kept:
         return []
     trace_ids = {item.trace_id for item in kept}

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from review.datasets.card import Tally, render_card
 from review.datasets.formats import ExportFile, file_extension
-from review.datasets.rows import Pseudonyms, dataset_rows
+from review.datasets.rows import Pseudonyms, dataset_rows, matches_any
 from review.datasets.spec import Spec, SpecError
 from review.models import Category, Dataset, DatasetVersion, Queue
 from traces.models import ApiToken, Source
@@ -34,9 +34,13 @@ from traces.models import ApiToken, Source
 logger = logging.getLogger(__name__)
 
 
+NOTHING_MATCHES = "no labeled item matches these filters: there is nothing to export"
+
+
 class NothingToExport(ValueError):
-    """No row passed the filters: a version would be empty (and ``datasets`` cannot load an
-    empty folder), so none is published."""
+    """No row passed the filters when the file was written (labels can change after the request
+    was checked): a version would be empty (and ``datasets`` cannot load an empty folder), so
+    none is published."""
 
 
 def export_root() -> Path:
@@ -72,8 +76,11 @@ def check_references(spec: Spec) -> None:
 def request_export(
     *, spec: Spec, user: AbstractBaseUser | None = None, token: ApiToken | None = None
 ) -> DatasetVersion:
-    """Record an export to be written; the caller queues the writing after commit."""
+    """Record an export to be written; the caller queues the writing after commit. Filters that
+    no labeled item passes are refused here, as a bad field is, rather than failing later."""
     check_references(spec)
+    if not matches_any(spec.filters):
+        raise SpecError("filters", NOTHING_MATCHES)
     with transaction.atomic():
         dataset, _ = Dataset.objects.get_or_create(
             name=spec.name, defaults={"salt": secrets.token_hex(32)}

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from review.access import role_required
 from review.datasets import services as datasets
 from review.datasets.download import ranged_file_response
+from review.datasets.spec import SpecError
 from review.forms import DatasetForm
 from review.models import DatasetVersion
 from review.tasks import queue_export
@@ -53,9 +54,13 @@ def new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = DatasetForm(request.POST)
         if form.is_valid():
-            version = datasets.request_export(spec=form.spec, user=request.user)
-            queue_export(version.pk)
-            return redirect("review:dataset", version_id=version.pk)
+            try:
+                version = datasets.request_export(spec=form.spec, user=request.user)
+            except SpecError as error:
+                form.add_spec_error(error)
+            else:
+                queue_export(version.pk)
+                return redirect("review:dataset", version_id=version.pk)
     else:
         form = DatasetForm(initial={"name": request.GET.get("name", "")})
     return render(request, "review/dataset_form.html", {"form": form})

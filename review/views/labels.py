@@ -28,6 +28,7 @@ from review.views.viewer import (
     render_step,
     segment_flag,
     trace_flags,
+    visible_flags,
 )
 from traces.models import Segment, Step, Trace
 from traces.params import whole_number
@@ -64,6 +65,8 @@ def item_flag(request: HttpRequest, trace: Trace) -> tuple[bool, int | None, Fla
     if segment_id is None:
         return False, None, None
     known, flag = segment_flag(trace_id=trace.pk, segment_id=segment_id)
+    if flag is not None and not visible_flags([flag], viewer=request.user, trace_id=trace.pk):
+        flag = None  # a span someone else marked, hidden from this labeler: a plain segment
     return known, segment_id, flag
 
 
@@ -169,7 +172,10 @@ def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
         )
     if not request.htmx:
         return redirect(trace_url(trace.pk, queue=queue, segment_id=segment.pk, step=step.index))
-    flags = trace_flags(trace_id=trace.pk)
+    labeled = labeled_items(trace_id=trace.pk, user=request.user)
+    flags = visible_flags(
+        trace_flags(trace_id=trace.pk), viewer=request.user, trace_id=trace.pk, labeled=labeled
+    )
     flag = find_flag(flags, segment.pk)
     context = panel_context(
         request=request,
@@ -183,7 +189,7 @@ def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
     context |= {
         "flags": flags,
         "focus": flag,
-        "labeled": labeled_items(trace_id=trace.pk, user=request.user),
+        "labeled": labeled,
         "flag_form": flag_form(categories),
         "step_html": render_step(step, [f for f in flags if f.step_index == step.index], oob=True),
     }

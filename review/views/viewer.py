@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
+from django.views.decorators.http import require_GET
 
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
@@ -81,7 +82,7 @@ class Flag:
     start: int | None
     end: int | None
     origin: str
-    created_by: str
+    created_by_id: int | None
     findings: list[FindingView] = field(default_factory=list)
 
     @cached_property
@@ -154,7 +155,7 @@ def trace_flags(
         "start",
         "end",
         "origin",
-        "created_by__username",
+        "created_by_id",
         "findings__detector__name",
         "findings__detector_version",
         "findings__score",
@@ -166,7 +167,7 @@ def trace_flags(
     for pk, index, start, end, origin, by, name, version, score, category, sev, why in rows:
         flag = flags.get(pk)
         if flag is None:
-            flag = flags[pk] = Flag(pk, index, start, end, origin, by or "")
+            flag = flags[pk] = Flag(pk, index, start, end, origin, by)
         if name is not None and origin == Segment.Origin.DETECTOR:
             flag.findings.append(FindingView(name, version, score, category, sev, why))
     return list(flags.values())
@@ -175,11 +176,10 @@ def trace_flags(
 # One segment of a trace with its findings of current, enabled detector versions, best first: a
 # row per finding, or one row with none.
 _SEGMENT_FLAG_SQL = """
-SELECT g.id, s."index", g.start, g."end", g.origin, u.username, f.name, f.detector_version,
+SELECT g.id, s."index", g.start, g."end", g.origin, g.created_by_id, f.name, f.detector_version,
     f.score, f.category, f.severity, f.rationale
 FROM traces_segment g
 JOIN traces_step s ON s.id = g.step_id
-LEFT JOIN auth_user u ON u.id = g.created_by_id
 LEFT JOIN (
     SELECT f.segment_id, d.name, f.detector_version, f.score, f.category, f.severity, f.rationale
     FROM detection_finding f
@@ -201,9 +201,31 @@ def segment_flag(*, trace_id: int, segment_id: int) -> tuple[bool, Flag | None]:
     if not rows:
         return False, None
     pk, index, start, end, origin, by = rows[0][:6]
-    flag = Flag(pk, index, start, end, origin, by or "")
+    flag = Flag(pk, index, start, end, origin, by)
     flag.findings = [FindingView(*row[6:]) for row in rows if row[6] is not None]
     return True, flag if flag.human or flag.findings else None
+
+
+def visible_flags(
+    flags: Sequence[Flag],
+    *,
+    viewer: AbstractBaseUser,
+    trace_id: int,
+    labeled: Collection[int | None] | None = None,
+) -> list[Flag]:
+    """The flags the viewer may see. Blind labeling covers spans as it covers labels: a labeler
+    sees a span someone else marked only once they have labeled the whole trace or that span, so
+    another person's judgement does not steer theirs. Reviewers see every flag. ``labeled``, the
+    items the viewer has labeled in this trace, is read only when a span needs it."""
+    foreign = [flag for flag in flags if flag.human and flag.created_by_id != viewer.pk]
+    if not foreign or has_role(viewer, REVIEWER):
+        return list(flags)
+    if labeled is None:
+        labeled = labeled_items(trace_id=trace_id, user=viewer)
+    if None in labeled:
+        return list(flags)
+    hidden = {flag.segment_id for flag in foreign if flag.segment_id not in labeled}
+    return [flag for flag in flags if flag.segment_id not in hidden]
 
 
 # --- Rendering step content --------------------------------------------------------------------
@@ -693,7 +715,10 @@ def page_context(
     form: LabelForm | None = None,
 ) -> dict:
     """Everything the trace page shows; also used to re-render it around a rejected form."""
-    flags = trace_flags(trace_id=trace.pk)
+    labeled = labeled_items(trace_id=trace.pk, user=request.user)
+    flags = visible_flags(
+        trace_flags(trace_id=trace.pk), viewer=request.user, trace_id=trace.pk, labeled=labeled
+    )
     focus = find_flag(flags, focus_segment)
     if from_index is None:
         from_index = focus.step_index if focus else 0
@@ -705,7 +730,6 @@ def page_context(
         (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
         for key, value in (trace.metadata or {}).items()
     ]
-    labeled = labeled_items(trace_id=trace.pk, user=request.user)
     return {
         "trace": trace,
         "metadata": metadata,
@@ -729,6 +753,7 @@ def page_context(
 
 
 @role_required(LABELER)
+@require_GET
 def trace_page(request: HttpRequest, trace_id: int) -> HttpResponse:
     """The whole trace page. ``?from=N`` opens at the window holding step N (deep links beyond
     the first window); ``?queue=Q&segment=S`` opens at segment S with "save and next" on."""
@@ -744,13 +769,18 @@ def trace_page(request: HttpRequest, trace_id: int) -> HttpResponse:
 
 
 @role_required(LABELER)
+@require_GET
 def step_window(request: HttpRequest, trace_id: int) -> HttpResponse:
     """One window of steps from ``?start=N``, for infinite scroll (a sentinel after it) and for
     jumps and earlier steps (``lead=1``: a button before it; ``tail=0``: no sentinel)."""
     trace = get_object_or_404(Trace.objects.only("pk", "step_count"), pk=trace_id)
     start = window_start(int_param(request, "start") or 0)
     steps = load_window(trace, start)
-    flags = trace_flags(trace_id=trace.pk, step_range=(start, start + STEP_WINDOW))
+    flags = visible_flags(
+        trace_flags(trace_id=trace.pk, step_range=(start, start + STEP_WINDOW)),
+        viewer=request.user,
+        trace_id=trace.pk,
+    )
     context = window_context(
         trace,
         start,

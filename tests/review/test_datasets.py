@@ -20,6 +20,7 @@ from review.datasets.formats import ExportFile
 from review.datasets.rows import COLUMNS, split_of
 from review.datasets.spec import SpecError, parse_spec, parse_split
 from review.models import Dataset, DatasetVersion, Queue
+from review.tasks import write_dataset
 from tests.review.conftest import flag, make_trace
 from tests.review.datasets import export, exported_file, label, labeled_data
 from traces.models import Step
@@ -193,7 +194,7 @@ def test_queue_and_labeled_after_filters(labeled, labeler):
     rows = jsonl_rows(export(filters={"queue": queue.pk}))
     assert [row["id"] for row in rows] == [f"trace-{labeled.single.pk}"]
     tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
-    with pytest.raises(datasets.NothingToExport):
+    with pytest.raises(SpecError, match="no labeled item matches"):
         export(filters={"labeled_after": tomorrow})
 
 
@@ -307,12 +308,22 @@ def test_version_records_its_file_counts_and_card(labeled):
     assert "path: data/train.parquet" in version.card
 
 
-def test_an_export_matching_nothing_fails_with_the_reason_and_publishes_nothing(labeled):
-    version = datasets.request_export(
-        spec=parse_spec({"name": "tampering", "filters": {"model": "nobody-runs-this"}})
-    )
-    with pytest.raises(datasets.NothingToExport):
-        datasets.write_export(version.pk)
+def test_an_export_matching_nothing_is_refused_when_requested(labeled):
+    spec = parse_spec({"name": "tampering", "filters": {"model": "nobody-runs-this"}})
+    with pytest.raises(SpecError) as refused:
+        datasets.request_export(spec=spec)
+    assert refused.value.path == "filters"
+    assert not DatasetVersion.objects.exists()
+
+
+def test_an_export_matching_nothing_once_written_fails_with_the_reason_and_publishes_nothing(
+    labeled,
+):
+    version = datasets.request_export(spec=parse_spec({"name": "tampering"}))
+    # The labels it matched changed between the request and its writing.
+    filters = {**version.filters, "model": "nobody-runs-this"}
+    DatasetVersion.objects.filter(pk=version.pk).update(filters=filters)
+    assert write_dataset(version.pk) == 0  # an outcome the task records, not an error
     version.refresh_from_db()
     assert (version.state, version.version) == ("failed", None)
     assert "No labeled item matches" in version.error
@@ -450,7 +461,7 @@ def test_split_option_parses_and_refuses_garbage():
 # --- the sweep ------------------------------------------------------------------------------
 
 
-def test_sweep_sends_stalled_exports_again_and_gives_up_after_the_attempts(db):
+def test_sweep_sends_stalled_exports_again_and_gives_up_after_the_attempts(labeled):
     fresh = datasets.request_export(spec=parse_spec({"name": "fresh"}))
     lost = datasets.request_export(spec=parse_spec({"name": "lost"}))
     dying = datasets.request_export(spec=parse_spec({"name": "dying"}))

@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import tarfile
 from collections import Counter
 
@@ -16,7 +17,7 @@ from rest_framework.test import APIClient
 from config.celery import app as celery_app
 from review.datasets import services as datasets
 from review.datasets.spec import parse_spec
-from review.models import DatasetVersion, Label
+from review.models import MAX_NOTE_CHARS, DatasetVersion, Label
 from tests.review.conftest import HTMX, client_for, make_trace
 from tests.review.datasets import export, exported_file, labeled_data
 from traces.models import ApiToken
@@ -85,6 +86,21 @@ def test_bad_labels_answer_400_naming_the_field(tampering, labeler, change, fiel
     assert response.status_code == 400
     assert field in response.json()
     assert not Label.objects.exists()
+
+
+def test_a_note_longer_than_the_forms_take_answers_400(tampering, labeler):
+    trace, segment = tampering
+    body = {"trace": trace.pk, "segment": segment.pk, "verdict": "benign"}
+    too_long = api_as(labeler).post(
+        "/api/v1/labels/", {**body, "note": "n" * (MAX_NOTE_CHARS + 1)}, format="json"
+    )
+    assert too_long.status_code == 400
+    assert "note" in too_long.json()
+    assert not Label.objects.exists()
+    longest = api_as(labeler).post(
+        "/api/v1/labels/", {**body, "note": "n" * MAX_NOTE_CHARS}, format="json"
+    )
+    assert longest.status_code == 201
 
 
 def test_a_segment_of_another_trace_is_refused(tampering, labeler):
@@ -172,7 +188,18 @@ def test_bad_dataset_requests_answer_400_with_the_field_path(db, body, field):
     assert not DatasetVersion.objects.exists()
 
 
-def test_an_unwritten_export_cannot_be_downloaded(db, reviewer):
+def test_a_request_that_matches_nothing_answers_400_and_records_nothing(
+    labeled, eager_tasks, django_capture_on_commit_callbacks
+):
+    body = {"name": "empty", "filters": {"model": "nobody-runs-this"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = token_client(ApiToken.Scope.READ).post("/api/v1/datasets/", body, format="json")
+    assert response.status_code == 400
+    assert "no labeled item matches" in response.json()["filters"][0]
+    assert not DatasetVersion.objects.exists()
+
+
+def test_an_unwritten_export_cannot_be_downloaded(labeled, reviewer):
     response = api_as(reviewer).post("/api/v1/datasets/", {"name": "later"}, format="json")
     assert response.status_code == 202  # written after commit, which this test never reaches
     download = api_as(reviewer).get(f"/api/v1/datasets/{response.json()['id']}/download/")
@@ -273,6 +300,35 @@ def test_console_form_shows_errors_beside_the_field(db, reviewer):
     assert set(response.context["form"].errors) == {"compression"}
 
 
+EXPORT_FORM = {
+    "name": "console-set",
+    "format": "jsonl",
+    "compression": "none",
+    "level": "both",
+    "context_steps": 1,
+    "train": 1,
+    "validation": 0,
+    "test": 0,
+}
+
+
+def test_an_export_that_matches_nothing_is_a_form_error_in_the_console(
+    labeled, reviewer, eager_tasks, django_capture_on_commit_callbacks
+):
+    client = client_for(reviewer)
+    form = {**EXPORT_FORM, "model": "nobody-runs-this"}
+    preview = client.get("/datasets/new/", {**form, "preview": 1}, **HTMX).content.decode()
+    assert "<strong>0</strong> rows now" in preview
+    assert re.search(r"<button type=\"submit\" disabled>Export</button>", preview)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/datasets/new/", form)
+    assert response.status_code == 200
+    assert "no labeled item matches" in " ".join(response.context["form"].non_field_errors())
+    assert not DatasetVersion.objects.exists()
+    matching = client.get("/datasets/new/", {**EXPORT_FORM, "preview": 1}, **HTMX).content
+    assert b'<button type="submit">Export</button>' in matching
+
+
 def test_running_export_page_polls_and_reloads_when_done(labeled, reviewer):
     version = datasets.request_export(spec=parse_spec({"name": "slow"}))
     client = client_for(reviewer)
@@ -304,15 +360,21 @@ def test_labelers_cannot_reach_dataset_pages(labeled, labeler, url):
 
 
 def test_dataset_pages_escape_what_they_show(labeled, reviewer):
-    version = datasets.request_export(
-        spec=parse_spec({"name": "x", "filters": {"model": "<script>alert(1)</script>"}})
-    )
+    version = datasets.request_export(spec=parse_spec({"name": "x"}))
+    hostile = {**version.filters, "model": "<script>alert(1)</script>"}
+    DatasetVersion.objects.filter(pk=version.pk).update(filters=hostile)
     page = client_for(reviewer).get(f"/datasets/{version.pk}/")
     assert b"<script>alert(1)</script>" not in page.content
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.content
 
 
 # --- the command ---------------------------------------------------------------------------------
+
+
+def test_command_refuses_an_export_that_matches_nothing(labeled):
+    with pytest.raises(CommandError, match=r"^no labeled item matches"):
+        call_command("export_dataset", "cli-set", "--model", "nobody", stdout=io.StringIO())
+    assert not DatasetVersion.objects.exists()
 
 
 def test_command_exports_and_prints_the_file(labeled, tmp_path):
@@ -435,9 +497,7 @@ def test_labels_given_through_the_api_come_back_in_every_format(
 
 def test_admins_see_dataset_versions_in_the_admin_and_cannot_change_them(labeled, admin_user):
     version = export()
-    admin_user.is_staff = admin_user.is_superuser = True  # as the demo's admin is
-    admin_user.save()
-    client = client_for(admin_user)
+    client = client_for(admin_user)  # a member of the admin group, as the demo's admin is
     listing = client.get("/admin/review/datasetversion/")
     assert listing.status_code == 200
     assert b"tampering" in listing.content

@@ -520,15 +520,35 @@ def test_a_span_with_bad_offsets_is_refused_and_nothing_stored(labeler, tamperin
     assert not Label.objects.exists()
 
 
-def test_a_human_span_is_shown_to_others_without_its_label(labeler, other_labeler, tampering):
+def test_a_span_another_person_marked_is_hidden_until_the_labelers_own_label(
+    labeler, other_labeler, reviewer, tampering
+):
     trace, _ = tampering
     flag_span(client_for(labeler), trace, step=5, start=0, end=5, note="LENA-SECRET")
     segment = Segment.objects.get(origin=Segment.Origin.HUMAN)
-    page = client_for(other_labeler).get(f"/traces/{trace.pk}/").content.decode()
-    assert f'data-flags="{segment.pk}"' in page and "marked by a person" in page
-    assert "LENA-SECRET" not in page and "lena" not in page
-    panel = client_for(other_labeler).get(labels_url(trace), {"segment": segment.pk}, **HTMX)
-    assert "LENA-SECRET" not in panel.content.decode()
+    mark = f'data-flags="{segment.pk}"'
+    omar = client_for(other_labeler)
+    pages = [
+        omar.get(f"/traces/{trace.pk}/").content.decode(),
+        omar.get(f"/traces/{trace.pk}/?segment={segment.pk}").content.decode(),
+        omar.get(f"/traces/{trace.pk}/steps/?start=0", **HTMX).content.decode(),
+    ]
+    for html in pages:
+        assert mark not in html and f'data-segment="{segment.pk}" data-step' not in html
+    # Asked for by its id, the segment's panel is a plain segment's.
+    panel = omar.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    for html in [*pages, panel]:
+        assert "marked by a person" not in html.lower() and "LENA-SECRET" not in html
+    # The creator and reviewers see it at once.
+    assert mark in client_for(labeler).get(f"/traces/{trace.pk}/").content.decode()
+    assert mark in client_for(reviewer).get(f"/traces/{trace.pk}/").content.decode()
+    # Once Omar has labeled the whole trace, the span shows, still without Lena's label.
+    post_label(omar, trace, None, verdict="unsure")
+    after = omar.get(f"/traces/{trace.pk}/").content.decode()
+    assert mark in after and "marked by a person" in after
+    assert "LENA-SECRET" not in after and "lena" not in after
+    panel = omar.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert "LENA-SECRET" not in panel
 
 
 def test_each_revision_shows_with_its_time(labeler, tampering):

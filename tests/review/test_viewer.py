@@ -53,6 +53,14 @@ def test_labeler_opens_a_trace(labeler, tampering):
     assert 'id="step-0"' in html and 'id="step-5"' in html
 
 
+@pytest.mark.parametrize("method", ["put", "delete", "patch", "post"])
+def test_the_page_and_its_steps_take_only_get(labeler, tampering, method):
+    trace, _ = tampering
+    client = client_for(labeler)
+    assert getattr(client, method)(page(trace)).status_code == 405
+    assert getattr(client, method)(steps_url(trace, "?start=0"), **HTMX).status_code == 405
+
+
 def test_missing_trace_is_404(labeler):
     assert client_for(labeler).get("/traces/999999/").status_code == 404
 
@@ -138,8 +146,8 @@ def test_findings_of_an_old_detector_version_are_not_shown(labeler, tampering, d
 
 
 def test_overlapping_spans_are_marked_without_losing_text():
-    one = Flag(1, 0, 0, 10, "detector", "", [FindingView("a", 1, 0.5, "x", 2, "why a")])
-    two = Flag(2, 0, 5, 15, "human", "lena")
+    one = Flag(1, 0, 0, 10, "detector", None, [FindingView("a", 1, 0.5, "x", 2, "why a")])
+    two = Flag(2, 0, 5, 15, "human", 7)
     text = "0123456789abcdefghij"
     html = str(render_content(text, [one, two]))
     assert texts(f'<div class="c">{html}</div>', class_="c")[0] == text
@@ -149,14 +157,14 @@ def test_overlapping_spans_are_marked_without_losing_text():
 
 
 def test_whole_step_segment_marks_the_whole_content():
-    whole = Flag(3, 0, None, None, "detector", "", [FindingView("a", 1, 0.5, "x", 2, "")])
+    whole = Flag(3, 0, None, None, "detector", None, [FindingView("a", 1, 0.5, "x", 2, "")])
     html = str(render_content("all of it", [whole]))
     assert re.fullmatch(r'<mark [^>]*data-flags="3"[^>]*>all of it</mark>', html)
 
 
 def test_flags_across_diff_lines_are_split_per_line():
     text = "@@ -1 +1 @@\n-old\n+new\n"
-    span = Flag(4, 0, text.index("old"), text.index("new") + 3, "human", "")
+    span = Flag(4, 0, text.index("old"), text.index("new") + 3, "human", 7)
     html = str(render_content(text, [span], diff=True))
     assert texts(f"<div class=c>{html}</div>", class_="c")[0] == text
     assert re.findall(r"<mark [^>]*>([^<]*)</mark>", html) == ["old\n", "+new"]

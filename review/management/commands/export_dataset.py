@@ -49,7 +49,10 @@ class Command(BaseCommand):
             spec = spec_from_fields(options, split=parse_split(options["split"]))
             version = datasets.request_export(spec=spec)
         except SpecError as error:
-            raise CommandError(f"--{field_of(error).replace('_', '-')}: {error.message}") from None
+            field = field_of(error)
+            if field == "filters":  # about the filters together: no one option is at fault
+                raise CommandError(error.message) from None
+            raise CommandError(f"--{field.replace('_', '-')}: {error.message}") from None
         disable = not sys.stderr.isatty() or options["verbosity"] == 0
         with tqdm(unit=" rows", disable=disable) as progress:
             try:

@@ -5,9 +5,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 import traces
+from config.devenv import FILE_NAME as DEV_ENV
 from review.models import Queue
 from traces.roles import ADMIN, LABELER, REVIEWER
 
@@ -19,10 +20,18 @@ DEMO_USERS = [(LABELER, "labeler"), (REVIEWER, "reviewer"), (ADMIN, "admin")]
 class Command(BaseCommand):
     help = (
         "Load the demo traces, a demo queue and one user of each role; print their logins "
-        "(kept in var/demo-logins.txt). Safe to run again."
+        "(kept in var/demo-logins.txt) and where the console is. With DEBUG on, record it in "
+        "var/dev.env for later commands. Safe to run again."
     )
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--address",
+            default="127.0.0.1:8000",
+            help="Where the console will be served ([host:]port, as runserver takes it), to print.",
+        )
+
+    def handle(self, *args, address: str, **options) -> None:
         call_command("import_traces", str(DEMO_TRACES), source=DEMO_SOURCE, verbosity=0)
         Queue.objects.get_or_create(
             name="Flagged by detectors",
@@ -33,6 +42,19 @@ class Command(BaseCommand):
         )
         for role, username, password in self.logins():
             self.stdout.write(f"Demo login ({role}): {username} / {password}")
+        if settings.DEBUG:
+            self.record_dev_env()
+        host_port = f"127.0.0.1:{address}" if address.isdigit() else address
+        self.stdout.write(f"Tracewatch is at http://{host_port}/ (stop with Ctrl-C)")
+
+    def record_dev_env(self) -> None:
+        """Write ``var/dev.env``, which ``manage.py`` reads (see ``config.devenv``), so that the
+        README's commands run on this console as written, without setting DEBUG again."""
+        path = Path(settings.VAR_DIR) / DEV_ENV
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "# Written by manage.py setup_demo: the local console's settings.\nDEBUG=1\n"
+        )
 
     def logins(self) -> list[tuple[str, str, str]]:
         """The demo users, made (or remade) when missing, with their passwords."""
@@ -43,17 +65,17 @@ class Command(BaseCommand):
         User = get_user_model()
         logins = []
         for role, username in DEMO_USERS:
-            user = User.objects.filter(username=username).first()
-            if user is None or username not in saved:
+            user = User.objects.filter(username=username).first() or User(username=username)
+            if user.pk is None or username not in saved:
                 password = secrets.token_urlsafe(12)
-                user = user or User(username=username)
-                user.is_staff = role == ADMIN
-                user.is_superuser = role == ADMIN
                 user.set_password(password)
-                user.save()
-                user.groups.add(Group.objects.get(name=role))
             else:
                 password = saved[username][2]
+            # An ordinary member of its role's group, as real users are: the demo admin reaches
+            # the admin through the role, so what the role cannot do shows here too.
+            user.is_staff = user.is_superuser = False
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
             logins.append((role, username, password))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{r} {u} {p}\n" for r, u, p in logins))
