@@ -194,7 +194,8 @@ def units_of(items: Iterable[LabeledItem], detectors: Iterable[tuple[str, int]] 
         key=lambda u: (
             u.detector != ANY,
             u.detector,
-            -1 if u.version is None else -u.version,
+            u.version is not None,
+            -(u.version or 0),
             u.rule is not None,
             u.rule or "",
         ),
@@ -390,6 +391,8 @@ def format_report(report: Report, *, list_errors: int = 10) -> str:
     lines = []
     runs = ", ".join(f"{source or '(none)'} {count}" for source, count in report.sources.items())
     lines.append(f"Runs per source: {runs or 'none'}")
+    if not report.scores:
+        lines.append("No labeled items to score.")
     for level in ("trace", "segment"):
         scores = [s for s in report.scores if s.level == level]
         if not scores:

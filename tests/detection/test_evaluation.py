@@ -228,3 +228,20 @@ def test_the_sources_own_annotation_is_kept_beside_the_trace_out_of_the_detector
     [run] = read_labeled([line])
     assert run.verdict == "misaligned"
     assert "grader" not in repr(run.trace)
+
+
+def test_units_list_each_detector_then_its_versions_newest_first_then_their_rules():
+    report = evaluate(ITEMS, detectors=[("a", 2), ("b", 1)])
+    names = [s.unit.name for s in report.scores if s.level == "trace"]
+    assert names == [
+        ANY,
+        "a",
+        "a v2",
+        "a v2 r1",
+        "a v1",
+        "a v1 r1",
+        "a v1 r2",
+        "b",
+        "b v1",
+        "b v1 (no rule)",
+    ]
