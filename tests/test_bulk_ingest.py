@@ -1,4 +1,5 @@
 import gzip
+import json
 
 import pytest
 from django.test import override_settings
@@ -106,3 +107,30 @@ def test_bulk_refuses_a_body_over_the_limit_before_reading_it(ingest_client):
 
 def test_bulk_needs_an_ingest_token(read_client):
     assert post_bulk(read_client, jsonl(trace())).status_code == 403
+
+
+def test_bulk_keeps_good_lines_when_others_hold_values_the_store_cannot_take(
+    ingest_client, read_client
+):
+    deep = json.dumps(trace("deep", steps=[{"kind": "tool_call", "arguments": "NESTED"}]))
+    data = jsonl(
+        trace("a"),
+        trace("big", steps=[{"kind": "reasoning", "token_count": 2**31}]),
+        deep.replace('"NESTED"', "[" * 2000 + "]" * 2000),
+        trace("early", started_at="0001-01-01T00:00:00+14:00"),
+        trace("late", steps=[{"kind": "user", "timestamp": "9999-12-31T23:59:59-14:00"}]),
+        trace("b"),
+    )
+    response = post_bulk(ingest_client, data)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [(r["status"], r.get("field", "")[:22]) for r in results] == [
+        ("created", ""),
+        ("invalid", "steps[0].token_count"),
+        ("invalid", "steps[0].arguments[0]["),
+        ("invalid", "started_at"),
+        ("invalid", "steps[0].timestamp"),
+        ("created", ""),
+    ]
+    assert sorted(Trace.objects.values_list("external_id", flat=True)) == ["a", "b"]
+    assert read_client.get("/api/v1/traces/").status_code == 200

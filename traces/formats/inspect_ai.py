@@ -11,11 +11,9 @@ import io
 import zipfile
 from typing import Any
 
-import msgspec
-
 from traces.formats import _build as b
 from traces.sanitize import repair_json_text
-from traces.schema import DocumentError, TraceDoc
+from traces.schema import DocumentError, TraceDoc, decode_json
 
 NAME = "inspect"
 ROLES = ("system", "user", "assistant", "tool")
@@ -68,10 +66,7 @@ def read_eval_archive(raw: bytes) -> dict[str, Any]:
 def entry(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
     """One JSON entry of the archive; its text repaired the way ingest repairs a JSON body."""
     text, _ = repair_json_text(archive.read(name))
-    try:
-        return b.need_object(msgspec.json.decode(text), name)
-    except msgspec.DecodeError as exc:
-        raise DocumentError(name, f"invalid JSON: {exc}") from None
+    return b.need_object(decode_json(text, name), name)
 
 
 def sample_order(sample: Any) -> tuple[Any, str]:
