@@ -6,6 +6,7 @@ from django.test import override_settings
 
 from tests.samples import jsonl, trace
 from traces.models import Step, Trace
+from traces.services import BATCH_DOCUMENTS, SourceResolver, ingest_documents
 
 URL = "/api/v1/traces/bulk"
 pytestmark = pytest.mark.django_db
@@ -134,3 +135,40 @@ def test_bulk_keeps_good_lines_when_others_hold_values_the_store_cannot_take(
     ]
     assert sorted(Trace.objects.values_list("external_id", flat=True)) == ["a", "b"]
     assert read_client.get("/api/v1/traces/").status_code == 200
+
+
+def test_bulk_lists_the_first_hundred_failures_and_counts_the_rest(ingest_client):
+    data = jsonl(*["{}"] * 250, trace("good"))
+    response = post_bulk(ingest_client, data)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["summary"] == {"invalid": 250, "created": 1}
+    assert body["unlisted_failures"] == 150
+    assert [r["line"] for r in body["results"]] == [*range(1, 101), 251]
+    assert Trace.objects.get().external_id == "good"
+
+
+def test_bulk_caps_the_number_of_lines_blank_ones_included(ingest_client, settings):
+    settings.TRACEWATCH_MAX_BULK_LINES = 1000
+    settings.TRACEWATCH_INGEST_BATCH_STEPS = 3  # so the first line commits before the cap
+    data = gzip.compress(jsonl(trace("first")) + b"\n" * 100_000 + jsonl(trace("last")))
+    response = post_bulk(ingest_client, data, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert "more than 1000 lines" in response.json()["detail"]
+    assert "Lines after 1 were not stored" in response.json()["detail"]
+    assert list(Trace.objects.values_list("external_id", flat=True)) == ["first"]
+
+
+def test_failed_documents_are_handed_on_in_batches_not_held_to_the_end(source):
+    consumed = 0
+
+    def documents():
+        nonlocal consumed
+        for line in range(1, 5001):
+            consumed = line
+            yield line, b"{}"
+
+    results = ingest_documents(documents=documents(), source_for=SourceResolver(fixed=source))
+    first = next(results)
+    assert first.status == "invalid"
+    assert consumed <= BATCH_DOCUMENTS

@@ -1,3 +1,4 @@
+import gzip
 import json
 from unittest import mock
 
@@ -193,6 +194,21 @@ def test_a_body_over_the_limit_answers_413(ingest_client):
     doc["steps"][0]["content"] = "x" * 3000
     assert post(ingest_client, doc).status_code == 413
     assert Trace.objects.count() == 0
+
+
+@override_settings(TRACEWATCH_MAX_BODY_BYTES=2000)
+def test_a_gzip_body_expanding_past_the_limit_answers_413(ingest_client):
+    doc = trace(steps=1)
+    doc["steps"][0]["content"] = "x" * 100_000
+    response = post(ingest_client, gzip.compress(body(doc)), HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert "Decompressed body is larger than 2000 bytes" in response.json()["detail"]
+    assert Trace.objects.count() == 0
+
+
+def test_a_gzip_body_within_the_limit_is_stored(ingest_client):
+    response = post(ingest_client, gzip.compress(body(trace())), HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 201
 
 
 @override_settings(TRACEWATCH_MAX_STEPS_PER_TRACE=4)

@@ -29,6 +29,9 @@ from traces.signals import traces_ingested
 
 Status = Literal["created", "unchanged", "replaced", "conflict", "invalid"]
 
+# Documents (stored or failed) held before a batch is written and its results handed on.
+BATCH_DOCUMENTS = 1000
+
 
 @dataclass
 class IngestResult:
@@ -173,8 +176,9 @@ def ingest_documents(
 ) -> Iterator[IngestResult]:
     """Ingest numbered raw documents, yielding one result per trace as each batch commits.
 
-    Batches are cut by step count (``TRACEWATCH_INGEST_BATCH_STEPS`` unless given), so memory
-    stays bounded however many documents come in.
+    Batches are cut by step count (``TRACEWATCH_INGEST_BATCH_STEPS`` unless given) and by
+    document count (``BATCH_DOCUMENTS``, failed ones included), so memory stays bounded however
+    many documents come in.
     """
     batch_steps = batch_steps or settings.TRACEWATCH_INGEST_BATCH_STEPS
     batch: list[Parsed] = []
@@ -185,10 +189,10 @@ def ingest_documents(
             parsed = parse(raw, line=line, format=format, source_for=source_for)
         except DocumentError as error:
             invalid.append(IngestResult(line=line, status="invalid", error=error))
-            continue
+            parsed = []
         batch.extend(parsed)
         steps_in_batch += sum(len(p.doc.steps) for p in parsed)
-        if steps_in_batch >= batch_steps:
+        if steps_in_batch >= batch_steps or len(batch) + len(invalid) >= BATCH_DOCUMENTS:
             yield from sorted(store(batch, replace=replace) + invalid, key=lambda r: r.line)
             batch, invalid, steps_in_batch = [], [], 0
     yield from sorted(store(batch, replace=replace) + invalid, key=lambda r: r.line)
