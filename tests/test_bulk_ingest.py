@@ -1,10 +1,13 @@
 import gzip
 import json
+from unittest import mock
 
 import pytest
+from django.db import DataError
 from django.test import override_settings
 
 from tests.samples import jsonl, trace
+from traces import services
 from traces.models import Step, Trace
 from traces.services import BATCH_DOCUMENTS, SourceResolver, ingest_documents
 
@@ -172,3 +175,21 @@ def test_failed_documents_are_handed_on_in_batches_not_held_to_the_end(source):
     first = next(results)
     assert first.status == "invalid"
     assert consumed <= BATCH_DOCUMENTS
+
+
+def test_bulk_keeps_every_good_line_when_the_database_refuses_one(ingest_client):
+    insert = services._insert_steps
+
+    def refuse_one(traces):
+        if any(doc.external_id == "refused" for _, doc in traces):
+            raise DataError("integer out of range")
+        insert(traces)
+
+    data = jsonl(trace("a"), trace("refused"), trace("b"))
+    with mock.patch("traces.services._insert_steps", side_effect=refuse_one):
+        response = post_bulk(ingest_client, data)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created", "invalid", "created"]
+    assert "the database refused a value: integer out of range" in results[1]["error"]
+    assert sorted(Trace.objects.values_list("external_id", flat=True)) == ["a", "b"]

@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from traces.formats import read_document
 from traces.models import ApiToken, Source, Step, Trace, hash_token
@@ -212,6 +212,14 @@ def store(batch: list[Parsed], *, replace: bool) -> list[IngestResult]:
             # Another request stored one of these external ids first; the next attempt sees it.
             if attempt == 2:
                 raise
+        except DataError as exc:
+            # A value the checks at the edge let through and the database refuses: the batch
+            # was rolled back, so store its documents one by one and keep every good one.
+            if len(batch) > 1:
+                return [result for p in batch for result in store([p], replace=replace)]
+            refused = DocumentError("", f"the database refused a value: {exc}".strip())
+            p = batch[0]
+            return [IngestResult(p.line, "invalid", p.doc.external_id, error=refused)]
     raise AssertionError("unreachable")
 
 
