@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.screening import LENGTH_REQUIRED, is_chunked
 from traces.formats import format_names
 from traces.models import ApiToken, Trace
 from traces.openapi import NATIVE_TRACE_REF
@@ -40,6 +41,12 @@ class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body too large."
     default_code = "too_large"
+
+
+class LengthRequired(APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = LENGTH_REQUIRED
+    default_code = "length_required"
 
 
 class RawBodyParser(BaseParser):
@@ -81,7 +88,7 @@ def open_body(request: Request, *, limit: int, expanded_limit: int) -> IO[bytes]
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
-    body: IO[bytes] = io.BufferedReader(LimitedReader(request._request, limit, "Request body"))
+    body: IO[bytes] = io.BufferedReader(LimitedReader(body_source(request), limit, "Request body"))
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding == "gzip":
         expanded = gzip.GzipFile(fileobj=body, mode="rb")
@@ -89,6 +96,17 @@ def open_body(request: Request, *, limit: int, expanded_limit: int) -> IO[bytes]
     if encoding not in ("identity", ""):
         raise ParseError(f"Content-Encoding {encoding!r} is not supported; send gzip or none.")
     return body
+
+
+def body_source(request: Request) -> IO[bytes]:
+    """Where the body is read from. Django reads a chunked body (no length) as empty; a server
+    that takes the chunks apart and marks the input as ending with the body (gunicorn's
+    ``wsgi.input_terminated``) hands it over whole, and any other answers 411."""
+    if not is_chunked(request._request):
+        return request._request
+    if not request.META.get("wsgi.input_terminated"):
+        raise LengthRequired()
+    return request.META["wsgi.input"]
 
 
 def read_all(stream: IO[bytes]) -> bytes:
@@ -158,6 +176,7 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     pagination_class = TracePagination
     parser_classes = [RawBodyParser]
+    reads_raw_body = True
 
     def get_permissions(self) -> list:
         return [CanIngest()] if self.action == "create" else [CanRead()]
@@ -245,6 +264,7 @@ class BulkIngestView(APIView):
 
     permission_classes = [CanIngest]
     parser_classes = [RawBodyParser]
+    reads_raw_body = True
 
     @extend_schema(
         request={"application/x-ndjson": {"type": "string", "format": "binary"}},
