@@ -193,3 +193,16 @@ def test_bulk_keeps_every_good_line_when_the_database_refuses_one(ingest_client)
     assert [r["status"] for r in results] == ["created", "invalid", "created"]
     assert "the database refused a value: integer out of range" in results[1]["error"]
     assert sorted(Trace.objects.values_list("external_id", flat=True)) == ["a", "b"]
+
+
+def test_bulk_repeats_of_a_stored_trace_all_answer_with_its_id(ingest_client):
+    stored = post_bulk(ingest_client, jsonl(trace("x"))).json()["results"][0]["id"]
+    results = post_bulk(ingest_client, jsonl(trace("x"), trace("x"))).json()["results"]
+    assert [(r["status"], r["id"]) for r in results] == [("unchanged", stored)] * 2
+
+
+def test_bulk_repeats_of_a_conflicting_trace_all_conflict(ingest_client):
+    post_bulk(ingest_client, jsonl(trace("x", steps=2)))
+    results = post_bulk(ingest_client, jsonl(trace("x", steps=3), trace("x", steps=3)))
+    assert [r["status"] for r in results.json()["results"]] == ["conflict", "conflict"]
+    assert Trace.objects.get().step_count == 2

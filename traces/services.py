@@ -270,10 +270,14 @@ def _store_once(batch: list[Parsed], *, replace: bool) -> list[IngestResult]:
         results[i] = IngestResult(
             line=batch[i].line, status=status, external_id=batch[i].doc.external_id, id=trace_id
         )
-    for i, p in enumerate(batch):  # duplicates inside the batch point at the first one's id
-        result = results[i]
+    for i, p in enumerate(batch):  # a repeat inside the batch fares as the first one did
+        result, first = results[i], results[first_in_batch[(p.source.pk, p.doc.external_id)]]
         if result is not None and result.status == "unchanged" and result.id is None:
-            result.id = trace_ids.get(first_in_batch[(p.source.pk, p.doc.external_id)])
+            assert first is not None
+            if first.status == "conflict":
+                results[i] = _conflict(p, f"the same as line {first.line}, which conflicts")
+            else:
+                result.id = first.id
     return [r for r in results if r is not None]
 
 
