@@ -122,6 +122,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.screening.RequestScreeningMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -300,6 +301,7 @@ TRACEWATCH_MAX_BULK_BYTES = env_int("TRACEWATCH_MAX_BULK_BYTES", 512 * 1024 * 10
 TRACEWATCH_MAX_BULK_DECOMPRESSED_BYTES = env_int(
     "TRACEWATCH_MAX_BULK_DECOMPRESSED_BYTES", 2 * 1024 * 1024 * 1024
 )
+TRACEWATCH_MAX_BULK_LINES = env_int("TRACEWATCH_MAX_BULK_LINES", 100_000)
 TRACEWATCH_MAX_STEPS_PER_TRACE = env_int("TRACEWATCH_MAX_STEPS_PER_TRACE", 20_000)
 TRACEWATCH_MAX_STEP_CHARS = env_int("TRACEWATCH_MAX_STEP_CHARS", 1_000_000)
 TRACEWATCH_INGEST_BATCH_STEPS = env_int("TRACEWATCH_INGEST_BATCH_STEPS", 20_000)

@@ -258,7 +258,7 @@ class WebServer:
     """The console under gunicorn, as in production: one sync worker that keeps its database
     connection from one request to the next."""
 
-    def __init__(self, redis: RedisServer, tmp: Path) -> None:
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "web.log"
@@ -274,7 +274,7 @@ class WebServer:
                 f"127.0.0.1:{self.port}",
             ],
             cwd=ROOT,
-            env=service_env(redis, DATABASE_CONN_MAX_AGE="600"),
+            env=env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
         )
@@ -306,7 +306,7 @@ class WebServer:
 
 @pytest.fixture
 def web(redis_server: RedisServer, tmp_path: Path) -> Iterator[WebServer]:
-    server = WebServer(redis_server, tmp_path)
+    server = WebServer(service_env(redis_server, DATABASE_CONN_MAX_AGE="600"), tmp_path)
     yield server
     server.stop()
 

@@ -1,5 +1,6 @@
 """The embedded default end to end, as a newcomer runs it: no DATABASE_URL, no REDIS_URL."""
 
+import http.client
 import json
 import os
 import socket
@@ -57,6 +58,7 @@ def test_embedded_default_migrates_loads_the_demo_and_serves_the_api(tmp_path):
     assert (tmp_path / "tracewatch.sqlite3").exists()
     assert "0 imported" in manage(env, "setup_demo"), "a second run imports nothing again"
     token = manage(env, "create_token", "--scope", "read").strip()
+    ingest_token = manage(env, "create_token", "--scope", "ingest", "--source", "demo").strip()
 
     port = free_port()
     server = subprocess.Popen(
@@ -79,6 +81,17 @@ def test_embedded_default_migrates_loads_the_demo_and_serves_the_api(tmp_path):
         assert {t["source"] for t in page["results"]} == {"demo"}
         detail = get(f"http://127.0.0.1:{port}/api/v1/traces/{page['results'][0]['id']}/", token)
         assert detail["steps"]
+        # runserver hands a chunked body over as empty: refused, never read as nothing.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request(
+            "POST",
+            "/api/v1/traces/",
+            body=iter([b'{"external_id": "chunked", ', b'"steps": [{"kind": "user"}]}']),
+            headers={"Authorization": f"Bearer {ingest_token}"},
+            encode_chunked=True,
+        )
+        assert connection.getresponse().status == 411
+        connection.close()
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -1,3 +1,4 @@
+import gzip
 import json
 from unittest import mock
 
@@ -84,6 +85,19 @@ def test_replace_true_swaps_the_steps_and_keeps_the_id(ingest_client):
         (trace(steps=[]), "steps", "length >= 1"),
         (trace(started_at="yesterday"), "started_at", "invalid RFC3339"),
         (trace(external_id=""), "external_id", "length >= 1"),
+        (trace(started_at="0001-01-01T00:00:00+14:00"), "started_at", "out of range"),
+        (trace(ended_at="9999-12-31T23:59:59-14:00"), "ended_at", "out of range"),
+        (
+            trace(steps=[{"kind": "user", "timestamp": "0001-01-01T00:00:00+00:00"}]),
+            "steps[0].timestamp",
+            "out of range",
+        ),
+        (
+            trace(steps=[{"kind": "user"}, {"kind": "reasoning", "token_count": 2**31}]),
+            "steps[1].token_count",
+            "<= 2147483647",
+        ),
+        (trace(steps=[{"kind": "user", "token_count": -1}]), "steps[0].token_count", ">= 0"),
     ],
 )
 def test_bad_input_answers_400_naming_the_field_and_stores_nothing(
@@ -95,6 +109,34 @@ def test_bad_input_answers_400_naming_the_field_and_stores_nothing(
     assert message in response.json()["detail"]
     assert response.json()["detail"].startswith(f"{field}: ")
     assert Trace.objects.count() == 0
+
+
+@pytest.mark.parametrize("depth", [97, 2000, 100_000])
+def test_arguments_nested_too_deep_answer_400_naming_where(ingest_client, depth):
+    nested = b"[" * depth + b"]" * depth
+    raw = body(trace(steps=[{"kind": "tool_call", "arguments": {"a": "NESTED"}}]))
+    response = post(ingest_client, raw.replace(b'"NESTED"', nested))
+    assert response.status_code == 400
+    assert response.json()["field"] == "steps[0].arguments.a" + "[0]" * 96
+    assert "nested more than 100 levels deep" in response.json()["detail"]
+    assert Trace.objects.count() == 0
+
+
+def test_a_trace_nested_100_deep_is_stored_and_read_back(ingest_client, read_client):
+    nested = b"[" * 96 + b"]" * 96
+    raw = body(trace(steps=[{"kind": "tool_call", "arguments": {"a": "NESTED"}}]))
+    response = post(ingest_client, raw.replace(b'"NESTED"', nested))
+    assert response.status_code == 201
+    stored = read_client.get(f"{URL}{response.json()['id']}/")
+    assert stored.status_code == 200
+    assert stored.json()["steps"][0]["arguments"]["a"] == json.loads(nested)
+
+
+def test_a_refusal_quotes_at_most_a_little_of_the_input(ingest_client):
+    response = post(ingest_client, trace(steps=[{"kind": "x" * 100_000}]))
+    assert response.status_code == 400
+    assert response.json()["field"] == "steps[0].kind"
+    assert len(response.content) < 2000
 
 
 def test_malformed_json_answers_400(ingest_client):
@@ -152,6 +194,21 @@ def test_a_body_over_the_limit_answers_413(ingest_client):
     doc["steps"][0]["content"] = "x" * 3000
     assert post(ingest_client, doc).status_code == 413
     assert Trace.objects.count() == 0
+
+
+@override_settings(TRACEWATCH_MAX_BODY_BYTES=2000)
+def test_a_gzip_body_expanding_past_the_limit_answers_413(ingest_client):
+    doc = trace(steps=1)
+    doc["steps"][0]["content"] = "x" * 100_000
+    response = post(ingest_client, gzip.compress(body(doc)), HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert "Decompressed body is larger than 2000 bytes" in response.json()["detail"]
+    assert Trace.objects.count() == 0
+
+
+def test_a_gzip_body_within_the_limit_is_stored(ingest_client):
+    response = post(ingest_client, gzip.compress(body(trace())), HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 201
 
 
 @override_settings(TRACEWATCH_MAX_STEPS_PER_TRACE=4)

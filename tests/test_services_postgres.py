@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -107,3 +108,37 @@ def test_bulk_commits_batch_by_batch_and_reports_what_it_stored_when_cut_off(
         Trace.objects.filter(external_id__startswith="u").values_list("external_id", flat=True)
     )
     assert reported and set(reported) == stored
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_times_stored_out_of_range_before_the_check_move_into_metadata(source, read_client):
+    call_command("migrate", "traces", "0004", verbosity=0)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO traces_trace (source_id, external_id, agent, model, task, started_at,"
+                " metadata, content_hash, step_count, altered, secrets_masked, detection_state,"
+                " review_state, max_severity, search_indexed, ingested_at, updated_at) VALUES"
+                " (%s, 'old', '', '', '', '0001-01-01 00:00:00+14', '{\"repo\": \"r\"}', '', 1,"
+                " false, 0, 'done', 'unreviewed', 0, true, now(), now()) RETURNING id",
+                [source.pk],
+            )
+            (trace_id,) = cursor.fetchone()
+            cursor.execute(
+                "INSERT INTO traces_step (trace_id, index, kind, content, tool, call_id,"
+                " timestamp, metadata) VALUES (%s, 0, 'user', 'hi', '', '',"
+                " '9999-12-31 23:59:59-14', '{}')",
+                [trace_id],
+            )
+    finally:
+        call_command("migrate", "traces", verbosity=0)
+    assert read_client.get("/api/v1/traces/").json()["results"][0]["id"] == trace_id
+    stored = read_client.get(f"/api/v1/traces/{trace_id}/").json()
+    assert stored["started_at"] is None
+    assert stored["metadata"] == {
+        "repo": "r",
+        "started_at_out_of_range": "0001-12-31 10:00:00+00 BC",
+    }
+    assert stored["steps"][0]["timestamp"] is None
+    assert stored["steps"][0]["metadata"] == {"timestamp_out_of_range": "10000-01-01 13:59:59+00"}

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.screening import LENGTH_REQUIRED, is_chunked
 from traces.formats import format_names
 from traces.models import ApiToken, Trace
 from traces.openapi import NATIVE_TRACE_REF
@@ -32,11 +33,20 @@ from traces.serializers import (
 )
 from traces.services import IngestResult, SourceResolver, ingest_documents
 
+# Failed lines listed one by one in a bulk answer; the summary counts the rest.
+LISTED_FAILURES = 100
+
 
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body too large."
     default_code = "too_large"
+
+
+class LengthRequired(APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = LENGTH_REQUIRED
+    default_code = "length_required"
 
 
 class RawBodyParser(BaseParser):
@@ -69,24 +79,34 @@ class LimitedReader(io.RawIOBase):
         return len(data)
 
 
-def open_body(request: Request, *, limit: int) -> IO[bytes]:
+def open_body(request: Request, *, limit: int, expanded_limit: int) -> IO[bytes]:
     """The request body as a stream, gunzipped when sent with ``Content-Encoding: gzip``.
 
-    Both the body as sent and, for gzip, what it expands to are capped, so a small compressed
-    body cannot exhaust memory.
+    Both the body as sent and, for gzip, what it expands to are capped as they stream, so a
+    small compressed body cannot exhaust memory.
     """
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
-    body: IO[bytes] = io.BufferedReader(LimitedReader(request._request, limit, "Request body"))
+    body: IO[bytes] = io.BufferedReader(LimitedReader(body_source(request), limit, "Request body"))
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding == "gzip":
         expanded = gzip.GzipFile(fileobj=body, mode="rb")
-        cap = settings.TRACEWATCH_MAX_BULK_DECOMPRESSED_BYTES
-        return io.BufferedReader(LimitedReader(expanded, cap, "Decompressed body"))
+        return io.BufferedReader(LimitedReader(expanded, expanded_limit, "Decompressed body"))
     if encoding not in ("identity", ""):
         raise ParseError(f"Content-Encoding {encoding!r} is not supported; send gzip or none.")
     return body
+
+
+def body_source(request: Request) -> IO[bytes]:
+    """Where the body is read from. Django reads a chunked body (no length) as empty; a server
+    that takes the chunks apart and marks the input as ending with the body (gunicorn's
+    ``wsgi.input_terminated``) hands it over whole, and any other answers 411."""
+    if not is_chunked(request._request):
+        return request._request
+    if not request.META.get("wsgi.input_terminated"):
+        raise LengthRequired()
+    return request.META["wsgi.input"]
 
 
 def read_all(stream: IO[bytes]) -> bytes:
@@ -156,6 +176,7 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     pagination_class = TracePagination
     parser_classes = [RawBodyParser]
+    reads_raw_body = True
 
     def get_permissions(self) -> list:
         return [CanIngest()] if self.action == "create" else [CanRead()]
@@ -191,7 +212,8 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request: Request) -> Response:
         """Ingest one trace. The same trace again answers 200 with the same id."""
         fmt, replace = ingest_options(request)
-        raw = read_all(open_body(request, limit=settings.TRACEWATCH_MAX_BODY_BYTES))
+        limit = settings.TRACEWATCH_MAX_BODY_BYTES
+        raw = read_all(open_body(request, limit=limit, expanded_limit=limit))
         results = list(
             ingest_documents(
                 documents=[(1, raw)],
@@ -210,12 +232,17 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
 
 
-def numbered_lines(stream: IO[bytes], max_line: int) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their 1-based numbers; a line over ``max_line`` bytes is refused."""
+def numbered_lines(
+    stream: IO[bytes], *, max_line: int, max_lines: int
+) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines with their 1-based numbers; a line over ``max_line`` bytes, or more than
+    ``max_lines`` lines (blank ones too, which cost as much to read), are refused."""
     number = 0
     try:
         while line := stream.readline(max_line + 1):
             number += 1
+            if number > max_lines:
+                raise PayloadTooLarge(f"The body has more than {max_lines} lines.")
             if len(line) > max_line and not line.endswith(b"\n"):
                 raise PayloadTooLarge(f"Line {number} is longer than {max_line} bytes.")
             if line.strip():
@@ -229,12 +256,15 @@ class BulkIngestView(APIView):
     """Ingest a JSONL stream (``application/x-ndjson``, optionally gzip-encoded).
 
     Each non-blank line is one document. Good lines are stored even when others fail; the answer
-    has one result per trace with its line number. Results of lines already stored are kept when
-    the stream breaks off (bad gzip, a size limit), and the answer says where it stopped.
+    has one result per trace with its line number, and for failed ones the first
+    ``LISTED_FAILURES`` only (the summary counts them all), so that the answer stays small
+    whatever is sent. Results of lines already stored are kept when the stream breaks off (bad
+    gzip, a size or line limit), and the answer says where it stopped.
     """
 
     permission_classes = [CanIngest]
     parser_classes = [RawBodyParser]
+    reads_raw_body = True
 
     @extend_schema(
         request={"application/x-ndjson": {"type": "string", "format": "binary"}},
@@ -247,23 +277,38 @@ class BulkIngestView(APIView):
     )
     def post(self, request: Request) -> Response:
         fmt, replace = ingest_options(request)
-        stream = open_body(request, limit=settings.TRACEWATCH_MAX_BULK_BYTES)
-        results: list[IngestResult] = []
+        stream = open_body(
+            request,
+            limit=settings.TRACEWATCH_MAX_BULK_BYTES,
+            expanded_limit=settings.TRACEWATCH_MAX_BULK_DECOMPRESSED_BYTES,
+        )
+        listed: list[dict] = []
+        summary: Counter[str] = Counter()
+        failures = last = 0
         body: dict = {}
         code = status.HTTP_200_OK
         try:
             for result in ingest_documents(
-                documents=numbered_lines(stream, settings.TRACEWATCH_MAX_BODY_BYTES),
+                documents=numbered_lines(
+                    stream,
+                    max_line=settings.TRACEWATCH_MAX_BODY_BYTES,
+                    max_lines=settings.TRACEWATCH_MAX_BULK_LINES,
+                ),
                 source_for=source_resolver(request),
                 format=fmt,
                 replace=replace,
             ):
-                results.append(result)
+                summary[result.status] += 1
+                last = result.line
+                failures += not result.ok
+                if result.ok or failures <= LISTED_FAILURES:
+                    listed.append(result.as_dict())
         except APIException as exc:
             code = exc.status_code
-            last = results[-1].line if results else 0
             body["error"] = f"{exc.detail} Lines after {last} were not stored."
             body["detail"] = body["error"]
-        body["results"] = [r.as_dict() for r in results]
-        body["summary"] = dict(Counter(r.status for r in results))
+        body["results"] = listed
+        body["summary"] = dict(summary)
+        if failures > LISTED_FAILURES:
+            body["unlisted_failures"] = failures - LISTED_FAILURES
         return Response(body, status=code)

@@ -6,6 +6,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from traces.schema import EARLIEST, LATEST
+
+
+def in_time_range(field: str) -> Q:
+    """A time column holds nothing Python cannot read back: a stored time out of Python's range
+    would break every list that shows it."""
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__range": (EARLIEST, LATEST)})
+
 
 class Source(models.Model):
     """A deployment or agent fleet sending traces; ingest tokens are scoped to one."""
@@ -73,7 +81,13 @@ class Trace(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "external_id"], name="trace_source_external_id"
-            )
+            ),
+            models.CheckConstraint(
+                condition=in_time_range("started_at"), name="trace_started_at_in_range"
+            ),
+            models.CheckConstraint(
+                condition=in_time_range("ended_at"), name="trace_ended_at_in_range"
+            ),
         ]
         indexes = [
             models.Index(fields=["source", "-ingested_at"], name="trace_by_source_time"),
@@ -120,6 +134,9 @@ class Step(models.Model):
         ordering = ["trace", "index"]
         constraints = [
             models.UniqueConstraint(fields=["trace", "index"], name="step_trace_index"),
+            models.CheckConstraint(
+                condition=in_time_range("timestamp"), name="step_timestamp_in_range"
+            ),
         ]
 
     def __str__(self) -> str:

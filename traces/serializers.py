@@ -86,3 +86,6 @@ class BulkIngestResultSerializer(serializers.Serializer):
     results = IngestResultSerializer(many=True)
     summary = serializers.DictField(child=serializers.IntegerField())
     error = serializers.CharField(required=False)
+    unlisted_failures = serializers.IntegerField(
+        required=False, help_text="Failed lines past the first 100, counted in the summary only."
+    )

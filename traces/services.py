@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from traces.formats import read_document
 from traces.models import ApiToken, Source, Step, Trace, hash_token
@@ -28,6 +28,9 @@ from traces.schema import DocumentError, TraceDoc, content_hash
 from traces.signals import traces_ingested
 
 Status = Literal["created", "unchanged", "replaced", "conflict", "invalid"]
+
+# Documents (stored or failed) held before a batch is written and its results handed on.
+BATCH_DOCUMENTS = 1000
 
 
 @dataclass
@@ -173,8 +176,9 @@ def ingest_documents(
 ) -> Iterator[IngestResult]:
     """Ingest numbered raw documents, yielding one result per trace as each batch commits.
 
-    Batches are cut by step count (``TRACEWATCH_INGEST_BATCH_STEPS`` unless given), so memory
-    stays bounded however many documents come in.
+    Batches are cut by step count (``TRACEWATCH_INGEST_BATCH_STEPS`` unless given) and by
+    document count (``BATCH_DOCUMENTS``, failed ones included), so memory stays bounded however
+    many documents come in.
     """
     batch_steps = batch_steps or settings.TRACEWATCH_INGEST_BATCH_STEPS
     batch: list[Parsed] = []
@@ -185,10 +189,10 @@ def ingest_documents(
             parsed = parse(raw, line=line, format=format, source_for=source_for)
         except DocumentError as error:
             invalid.append(IngestResult(line=line, status="invalid", error=error))
-            continue
+            parsed = []
         batch.extend(parsed)
         steps_in_batch += sum(len(p.doc.steps) for p in parsed)
-        if steps_in_batch >= batch_steps:
+        if steps_in_batch >= batch_steps or len(batch) + len(invalid) >= BATCH_DOCUMENTS:
             yield from sorted(store(batch, replace=replace) + invalid, key=lambda r: r.line)
             batch, invalid, steps_in_batch = [], [], 0
     yield from sorted(store(batch, replace=replace) + invalid, key=lambda r: r.line)
@@ -208,6 +212,14 @@ def store(batch: list[Parsed], *, replace: bool) -> list[IngestResult]:
             # Another request stored one of these external ids first; the next attempt sees it.
             if attempt == 2:
                 raise
+        except DataError as exc:
+            # A value the checks at the edge let through and the database refuses: the batch
+            # was rolled back, so store its documents one by one and keep every good one.
+            if len(batch) > 1:
+                return [result for p in batch for result in store([p], replace=replace)]
+            refused = DocumentError("", f"the database refused a value: {exc}".strip())
+            p = batch[0]
+            return [IngestResult(p.line, "invalid", p.doc.external_id, error=refused)]
     raise AssertionError("unreachable")
 
 
@@ -258,10 +270,14 @@ def _store_once(batch: list[Parsed], *, replace: bool) -> list[IngestResult]:
         results[i] = IngestResult(
             line=batch[i].line, status=status, external_id=batch[i].doc.external_id, id=trace_id
         )
-    for i, p in enumerate(batch):  # duplicates inside the batch point at the first one's id
-        result = results[i]
+    for i, p in enumerate(batch):  # a repeat inside the batch fares as the first one did
+        result, first = results[i], results[first_in_batch[(p.source.pk, p.doc.external_id)]]
         if result is not None and result.status == "unchanged" and result.id is None:
-            result.id = trace_ids.get(first_in_batch[(p.source.pk, p.doc.external_id)])
+            assert first is not None
+            if first.status == "conflict":
+                results[i] = _conflict(p, f"the same as line {first.line}, which conflicts")
+            else:
+                result.id = first.id
     return [r for r in results if r is not None]
 
 

@@ -2,11 +2,16 @@
 
 import io
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
+from unittest import mock
 
 import pytest
+import zstandard
 
 from tests.formats.files import encode, fixture, parsed, read
+from traces.formats.inspect_ai import ZIP_ZSTANDARD
 from traces.schema import DocumentError
 
 LOG = [
@@ -185,12 +190,33 @@ LOG = [
 ]
 
 
-def eval_archive(log: dict[str, Any], *, header: str = "header.json") -> bytes:
+@contextmanager
+def zipfile_writing_zstandard() -> Iterator[None]:
+    """Python 3.11's zipfile taught to write method 93 as the ``zipfile-zstd`` package does for
+    current Inspect before Python 3.14: a streaming Zstandard compressor per entry."""
+    get_compressor = zipfile._get_compressor
+
+    def compressor(compress_type: int, compresslevel: int | None = None) -> Any:
+        if compress_type == ZIP_ZSTANDARD:
+            return zstandard.ZstdCompressor().compressobj()
+        return get_compressor(compress_type, compresslevel)
+
+    with (
+        mock.patch.object(zipfile, "_check_compression", lambda compression: None),
+        mock.patch.object(zipfile, "_get_compressor", compressor),
+    ):
+        yield
+
+
+def eval_archive(
+    log: dict[str, Any], *, header: str = "header.json", compression: int = zipfile.ZIP_DEFLATED
+) -> bytes:
     """A ``.eval`` file laid out as Inspect writes one: header, one entry per sample, journal."""
     samples = log["samples"]
     head = {k: v for k, v in log.items() if k != "samples"}
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    writer = zipfile_writing_zstandard() if compression == ZIP_ZSTANDARD else nullcontext()
+    with writer, zipfile.ZipFile(buffer, "w", compression=compression) as archive:
         start = {k: head[k] for k in ("version", "eval", "plan")}
         archive.writestr("_journal/start.json", encode(start))
         for sample in reversed(samples):  # entries in any order; Inspect sorts on reading
@@ -210,6 +236,24 @@ def test_inspect_json_log_gives_one_trace_per_sample_and_epoch() -> None:
 
 def test_inspect_eval_archive_reads_like_the_json_log() -> None:
     assert read(eval_archive(parsed("inspect_log.json"))) == LOG
+
+
+def test_inspect_eval_archive_compressed_with_zstandard_reads_like_the_json_log() -> None:
+    raw = eval_archive(parsed("inspect_log.json"), compression=ZIP_ZSTANDARD)
+    methods = {info.compress_type for info in zipfile.ZipFile(io.BytesIO(raw)).infolist()}
+    assert methods == {ZIP_ZSTANDARD}
+    assert read(raw) == LOG
+
+
+def test_inspect_eval_archive_with_damaged_zstandard_data_names_the_entry() -> None:
+    raw = eval_archive(parsed("inspect_log.json"), compression=ZIP_ZSTANDARD)
+    info = zipfile.ZipFile(io.BytesIO(raw)).getinfo("header.json")
+    start = info.header_offset + 30 + len("header.json")
+    middle = start + info.compress_size // 2
+    damaged = raw[:middle] + bytes([raw[middle] ^ 0xFF]) + raw[middle + 1 :]
+    with pytest.raises(DocumentError) as caught:
+        read(damaged)
+    assert caught.value.path == "header.json"
 
 
 def test_inspect_eval_archive_still_being_written_reads_from_its_journal() -> None:

@@ -8,10 +8,8 @@ field). Adding a format is adding a module and listing it in ``FORMATS``; the in
 
 from typing import Any, Protocol
 
-import msgspec
-
 from traces.formats import anthropic, inspect_ai, native, openai_chat, openai_responses, otel_genai
-from traces.schema import DocumentError, TraceDoc, decode_native
+from traces.schema import DocumentError, TraceDoc, check_depth, decode_json, decode_native
 
 
 class TraceFormat(Protocol):
@@ -60,19 +58,21 @@ def read_document(raw: bytes, *, format: str | None = None) -> list[TraceDoc]:
             ):
                 raise
             first_error = native_error
-    try:
-        document = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise DocumentError("", f"invalid JSON: {exc}") from None
-    if format is not None:
-        return FORMATS[format].convert(document)
-    for fmt in FORMATS.values():
-        if fmt.name != "native" and fmt.detect(document):
-            return fmt.convert(document)
-    if native.FORMAT.detect(document):
-        raise first_error
-    raise DocumentError(
-        "",
-        f"unrecognised trace format (tried {', '.join(FORMATS)}); "
-        "pass ?format= (or --format) to name it",
-    )
+    # Depth is checked once the format is known: a native document's own error names the field.
+    document = decode_json(raw, check=False)
+    chosen = FORMATS[format] if format is not None else detect(document)
+    if chosen is None:
+        if native.FORMAT.detect(document):
+            raise first_error
+        raise DocumentError(
+            "",
+            f"unrecognised trace format (tried {', '.join(FORMATS)}); "
+            "pass ?format= (or --format) to name it",
+        )
+    check_depth(document)
+    return chosen.convert(document)
+
+
+def detect(document: Any) -> TraceFormat | None:
+    """The first format other than native that recognises ``document``."""
+    return next((f for f in FORMATS.values() if f.name != "native" and f.detect(document)), None)

@@ -127,7 +127,7 @@ def parse_arguments(raw: Any) -> tuple[Any, bool]:
         return raw, False
     try:
         return msgspec.json.decode(raw), False
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return raw, raw != ""
 
 

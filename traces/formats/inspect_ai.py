@@ -8,19 +8,25 @@ call's full input); the metadata says how many there were.
 """
 
 import io
+import struct
 import zipfile
+import zlib
 from typing import Any
 
-import msgspec
+import zstandard
 
 from traces.formats import _build as b
 from traces.sanitize import repair_json_text
-from traces.schema import DocumentError, TraceDoc
+from traces.schema import DocumentError, TraceDoc, decode_json
 
 NAME = "inspect"
 ROLES = ("system", "user", "assistant", "tool")
 ATTACHMENT = "attachment://"
 MAX_ARCHIVE_BYTES = 1 << 30  # uncompressed; a larger "log" is more likely a zip bomb
+# The zip method number of Zstandard, which current Inspect writes and Python's zipfile reads
+# only from 3.14 on.
+ZIP_ZSTANDARD = 93
+LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and extra field's lengths
 SAMPLE_MAPPED = (
     "id", "epoch", "input", "messages", "output", "scores", "metadata", "target", "choices",
     "started_at", "completed_at", "uuid", "attachments",
@@ -59,7 +65,7 @@ def read_eval_archive(raw: bytes) -> dict[str, Any]:
         ]
     except zipfile.BadZipFile as exc:
         raise DocumentError("", f"not a readable zip archive: {exc}") from None
-    except NotImplementedError as exc:  # e.g. zstd entries on a Python without zstd
+    except NotImplementedError as exc:  # a compression method neither zipfile nor we read
         raise DocumentError("", f"cannot read this .eval archive: {exc}") from None
     samples.sort(key=sample_order)
     return {**header, "samples": samples}
@@ -67,11 +73,31 @@ def read_eval_archive(raw: bytes) -> dict[str, Any]:
 
 def entry(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
     """One JSON entry of the archive; its text repaired the way ingest repairs a JSON body."""
-    text, _ = repair_json_text(archive.read(name))
+    text, _ = repair_json_text(member(archive, name))
+    return b.need_object(decode_json(text, name), name)
+
+
+def member(archive: zipfile.ZipFile, name: str) -> bytes:
+    """The bytes of one entry, Zstandard-compressed ones included."""
+    info = archive.getinfo(name)
+    if info.compress_type != ZIP_ZSTANDARD:
+        return archive.read(name)
+    fp = archive.fp
+    assert fp is not None
+    fp.seek(info.header_offset)
+    signature, name_length, extra_length = LOCAL_HEADER.unpack(fp.read(LOCAL_HEADER.size))
+    if signature != b"PK\x03\x04":
+        raise DocumentError(name, "not a readable zip entry: bad local header")
+    fp.seek(name_length + extra_length, io.SEEK_CUR)
+    compressed = fp.read(info.compress_size)
     try:
-        return b.need_object(msgspec.json.decode(text), name)
-    except msgspec.DecodeError as exc:
-        raise DocumentError(name, f"invalid JSON: {exc}") from None
+        # Read at most one byte past the size the archive declares, whatever the data says.
+        data = zstandard.ZstdDecompressor().stream_reader(compressed).read(info.file_size + 1)
+    except zstandard.ZstdError as exc:
+        raise DocumentError(name, f"not readable Zstandard data: {exc}") from None
+    if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+        raise DocumentError(name, "Zstandard data does not match the size and CRC declared")
+    return data
 
 
 def sample_order(sample: Any) -> tuple[Any, str]:

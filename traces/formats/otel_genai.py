@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from traces.formats import _build as b
-from traces.schema import DocumentError, TraceDoc
+from traces.schema import DocumentError, TraceDoc, decode_json
 
 NAME = "otel_genai"
 INPUT = "gen_ai.input.messages"
@@ -129,10 +129,8 @@ def parsed(attr: Attr) -> tuple[Any, str]:
     """A content attribute as structured JSON; spans may record it as a JSON string."""
     if not isinstance(attr.value, str):
         return attr.value, attr.path
-    try:
-        return msgspec.json.decode(attr.value), b.key(attr.path, "stringValue")
-    except msgspec.DecodeError as exc:
-        raise DocumentError(b.key(attr.path, "stringValue"), f"invalid JSON: {exc}") from None
+    path = b.key(attr.path, "stringValue")
+    return decode_json(attr.value, path), path
 
 
 def read_spans(document: dict[str, Any]) -> tuple[list[Span], list[dict[str, Any]]]:
