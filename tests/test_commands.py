@@ -63,6 +63,18 @@ def test_import_reads_jsonl_and_pretty_json_from_stdin(monkeypatch):
     assert sorted(Trace.objects.values_list("external_id", flat=True)) == ["s1", "s2", "s3"]
 
 
+def test_a_document_too_deep_to_read_on_stdin_fails_with_its_path(monkeypatch):
+    deep = json.dumps(trace("deep", steps=[{"kind": "user", "arguments": "NESTED"}]))
+    data = deep.replace('"NESTED"', "[" * 5000 + "]" * 5000).encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 trace"):
+        call_command("import_traces", "-", "--source", "lab", stdout=io.StringIO(), stderr=err)
+    assert "-:1: steps[0].arguments[0]" in err.getvalue()
+    assert "nested more than 100 levels deep" in err.getvalue()
+    assert not Trace.objects.exists()
+
+
 def test_a_missing_path_is_an_error(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         run(str(tmp_path / "missing.jsonl"))

@@ -55,6 +55,8 @@ def split_stdin(raw: bytes) -> list[tuple[int, bytes]]:
         msgspec.json.decode(raw)
     except msgspec.DecodeError:
         return [(n, line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
+    except RecursionError:  # one document, too deep: reading it says so, naming where
+        pass
     return [(1, raw)]
 
 
