@@ -40,17 +40,19 @@ def source(db) -> Source:
     return Source.objects.create(slug="fleet-a")
 
 
-@pytest.fixture
-def ingest_client(source: Source) -> APIClient:
-    _, raw = issue_token(scope=ApiToken.Scope.INGEST, source=source)
+def token_client(scope: str, source: Source | None = None) -> APIClient:
+    """An API client that carries a new token of ``scope``."""
+    _, raw = issue_token(scope=scope, source=source)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
+
+
+@pytest.fixture
+def ingest_client(source: Source) -> APIClient:
+    return token_client(ApiToken.Scope.INGEST, source)
 
 
 @pytest.fixture
 def read_client(db) -> APIClient:
-    _, raw = issue_token(scope=ApiToken.Scope.READ)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
+    return token_client(ApiToken.Scope.READ)

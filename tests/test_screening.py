@@ -8,11 +8,11 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from tests.conftest import token_client
 from tests.review.conftest import client_for, make_user
 from tests.samples import body, jsonl, trace
 from traces.models import ApiToken, Trace
 from traces.roles import ADMIN, REVIEWER
-from traces.services import issue_token
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +33,7 @@ def admin_user(db):
 
 @pytest.fixture
 def admin_token_client(db) -> APIClient:
-    _, raw = issue_token(scope=ApiToken.Scope.ADMIN)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
+    return token_client(ApiToken.Scope.ADMIN)
 
 
 @pytest.mark.parametrize(

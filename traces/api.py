@@ -206,6 +206,7 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             200: IngestResultSerializer,
             400: IngestResultSerializer,
             409: IngestResultSerializer,
+            411: OpenApiTypes.OBJECT,
             413: OpenApiTypes.OBJECT,
         },
     )
@@ -272,6 +273,7 @@ class BulkIngestView(APIView):
         responses={
             200: BulkIngestResultSerializer,
             400: OpenApiTypes.OBJECT,
+            411: OpenApiTypes.OBJECT,
             413: OpenApiTypes.OBJECT,
         },
     )

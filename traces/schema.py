@@ -220,7 +220,7 @@ def too_deep(raw: bytes | str, prefix: str = "") -> DocumentError:
             if keys:
                 keys.pop()
         elif token == b":" and keys:
-            keys[-1] = msgspec.json.decode(last_string)
+            keys[-1] = last_string[1:-1].decode(errors="replace")  # escapes shown as written
         elif token == b"," and keys and isinstance(keys[-1], int):
             keys[-1] += 1
     return DocumentError(prefix, _deep())
