@@ -91,9 +91,9 @@ class UnreadableExport(ValueError):
 
 def open_file(path: Path) -> IO[bytes]:
     """A file's bytes, gunzipped or unzstded when its name ends in .gz or .zst."""
-    raw = path.open("rb")
     if path.suffix == ".gz":
-        return gzip.GzipFile(fileobj=raw)
+        return gzip.open(path, "rb")  # closes the file it opened
+    raw = path.open("rb")
     if path.suffix == ".zst":
         return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
     return raw
