@@ -98,12 +98,12 @@ def main() -> None:
     provenance = json.loads(PROVENANCE.read_text())
     pack = candidates()
     reports: dict[str, Report] = {}
-    records_seen = []
+    seen: list[tuple[str, str, str]] = []
     for path in files:
         with gzip.open(path) as stream:
             lines = stream.read().splitlines()
-        records_seen += [json.loads(line) for line in lines]
         runs = list(read_labeled(lines))
+        seen += [(run.source, run.external_id, run.verdict) for run in runs]
         source = runs[0].source
         items, errors = scanned_items(runs, pack)
         held_out(items, source, provenance)
@@ -111,11 +111,11 @@ def main() -> None:
             items, detectors=[(c.name, c.version) for c in pack], errors=errors
         )
 
-    total = len(records_seen)
-    misaligned = sum(r["verdict"] == "misaligned" for r in records_seen)
+    total = len(seen)
+    misaligned = sum(verdict == "misaligned" for _, _, verdict in seen)
     print(
         f"Corpus: {len(reports)} sources, {total} runs ({misaligned} misaligned, "
-        f"{total - misaligned} benign), digest {digest(records_seen)}"
+        f"{total - misaligned} benign), digest {digest(seen)}"
     )
     kinds = {default["name"]: default["kind"] for default in OFFLINE_DEFAULTS}
     units = [Unit(ANY), *(Unit(c.name) for c in pack)]
@@ -142,7 +142,8 @@ def main() -> None:
             if score.level == "trace" and score.unit.rule is not None:
                 key = f"{score.unit.detector}: {score.unit.rule or '(no rule)'}"
                 rules.update({(key, "tp"): score.tp, (key, "fp"): score.fp})
-    names = sorted({key for key, _ in rules}, key=lambda k: -(rules[(k, "tp")] + rules[(k, "fp")]))
+    flagged = {key: rules[(key, "tp")] + rules[(key, "fp")] for key, _ in rules}
+    names = sorted(flagged, key=lambda key: (-flagged[key], key))
     print()
     print(f"Rules by runs flagged (misaligned / benign), the first {args.rules}:")
     for name in names[: args.rules]:

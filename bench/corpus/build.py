@@ -48,9 +48,10 @@ def git_dir(repos: Path, repository: str) -> Path:
     raise SystemExit(f"{repository}: no git directory under {base} (fetch or clone it there)")
 
 
-def digest(records: Iterable[dict[str, Any]]) -> str:
-    """A short hash of which runs are present and how they are labeled."""
-    keys = sorted(f"{r['source']}\0{r['trace']['external_id']}\0{r['verdict']}" for r in records)
+def digest(runs: Iterable[tuple[str, str, str]]) -> str:
+    """A short hash of which runs are present and how they are labeled: (source, external id,
+    verdict) of each."""
+    keys = sorted("\0".join(run) for run in runs)
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
 
 
@@ -84,7 +85,7 @@ def build(module: ModuleType, repos: Path, out: Path) -> dict[str, Any]:
         "name": manifest["name"],
         "runs": len(records),
         "misaligned": misaligned,
-        "digest": digest(records),
+        "digest": digest((r["source"], r["trace"]["external_id"], r["verdict"]) for r in records),
         "file": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
     }
 
