@@ -25,7 +25,12 @@ from detection.engine import KINDS, DetectorKind, ScanTrace, scan
 from detection.forms import DetectorForm
 from detection.models import DetectionRun, Detector, Finding
 from detection.selectors import version_counts
-from detection.services import load_scan_trace, save_detector
+from detection.services import (
+    builtin_defaults,
+    load_scan_trace,
+    reset_to_default,
+    save_detector,
+)
 from traces.models import Trace
 from traces.roles import is_admin
 
@@ -214,7 +219,7 @@ class DetectorAdmin(AdminOnly, admin.ModelAdmin):
     list_display_links = ["name"]
     list_filter = ["enabled", "kind", "category", "severity"]
     search_fields = ["name", "category"]
-    actions = ["enable_selected", "disable_selected"]
+    actions = ["enable_selected", "disable_selected", "reset_selected"]
     readonly_fields = ["kind_display", "version"]
     save_on_top = True  # so Enter in a field saves, rather than pressing the first "Try it"
 
@@ -340,6 +345,29 @@ class DetectorAdmin(AdminOnly, admin.ModelAdmin):
     @admin.action(description="Disable selected detectors")
     def disable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_enabled(request, queryset, False)
+
+    @admin.action(description="Reset selected built-in detectors to this release's rules")
+    def reset_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        builtin = builtin_defaults()
+        reset, current, skipped = [], 0, []
+        with transaction.atomic():
+            for detector in queryset.select_for_update().order_by("name"):
+                if detector.name not in builtin:
+                    skipped.append(detector.name)
+                elif reset_to_default(detector):
+                    reset.append(f"{detector.name} (now v{detector.version})")
+                else:
+                    current += 1
+        if reset:
+            self.message_user(request, "Reset: " + ", ".join(reset) + ".", messages.SUCCESS)
+        if current:
+            self.message_user(request, f"{current} already had this release's rules.")
+        if skipped:
+            self.message_user(
+                request,
+                "Not built in, left alone: " + ", ".join(skipped) + ".",
+                messages.WARNING,
+            )
 
 
 @admin.register(Finding)

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -257,3 +258,32 @@ def save_detector(detector: Detector, *, changed: Iterable[str]) -> None:
             Finding.objects.filter(detector=detector).values_list("trace_id", flat=True).distinct()
         ):
             _refresh_trace(trace_id)
+
+
+def builtin_defaults() -> dict[str, dict[str, Any]]:
+    """The built-in detectors' configurations as this release defines them, by name."""
+    from detection.kinds import claim_vs_result, llm_judge, pattern, tool_action
+
+    defaults = (pattern.DEFAULT, tool_action.DEFAULT, claim_vs_result.DEFAULT, llm_judge.DEFAULT)
+    return {default["name"]: default for default in defaults}
+
+
+def reset_to_default(detector: Detector) -> list[str]:
+    """Give a built-in detector this release's configuration; the fields that changed.
+
+    The seeding migration creates the built-in detectors once, so an install keeps the rules it
+    started with; this is how it takes up a release's rules. Its enabled state is the admin's and
+    is kept. A detector that is not built in is left alone."""
+    default = builtin_defaults().get(detector.name)
+    if default is None:
+        return []
+    changed = [
+        name
+        for name in ("kind", "params", "category", "severity", "step_kinds")
+        if getattr(detector, name) != default[name]
+    ]
+    for name in changed:
+        setattr(detector, name, default[name])
+    if changed:
+        save_detector(detector, changed=changed)
+    return changed

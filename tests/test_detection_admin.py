@@ -756,3 +756,38 @@ def test_findings_and_runs_are_read_only_with_the_evidence_escaped(
     with django_assert_max_num_queries(8):
         runs = admin_client.get(reverse("admin:detection_detectionrun_changelist"))
     assert runs.status_code == 200
+
+
+def test_reset_gives_a_built_in_detector_this_releases_rules_as_a_new_version(admin_client):
+    from detection.kinds import pattern
+
+    builtin = Detector.objects.create(
+        name=pattern.DEFAULT["name"],
+        kind="pattern",
+        params={"rules": [{"name": "old", "regexes": ["old rule"]}]},
+        category=pattern.DEFAULT["category"],
+        severity=pattern.DEFAULT["severity"],
+        step_kinds=["reasoning"],
+        enabled=False,
+        version=2,
+    )
+    own = rules_detector(name="own")
+    ids = [str(builtin.pk), str(own.pk)]
+
+    response = admin_client.post(
+        LIST_URL, {"action": "reset_selected", "_selected_action": ids}, follow=True
+    )
+
+    builtin.refresh_from_db()
+    own_after = Detector.objects.get(pk=own.pk)
+    assert builtin.params == pattern.DEFAULT["params"]
+    assert builtin.step_kinds == pattern.DEFAULT["step_kinds"]
+    assert builtin.version == 3 and not builtin.enabled  # the admin's switch is kept
+    assert (own_after.params, own_after.version) == (own.params, own.version)
+    text = response.content.decode()
+    assert f"Reset: {builtin.name} (now v3)." in text
+    assert "Not built in, left alone: own." in text
+
+    admin_client.post(LIST_URL, {"action": "reset_selected", "_selected_action": ids[:1]})
+    builtin.refresh_from_db()
+    assert builtin.version == 3  # nothing changed, no new version
