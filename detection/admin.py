@@ -26,7 +26,7 @@ from detection.forms import DetectorForm
 from detection.models import DetectionRun, Detector, Finding
 from detection.selectors import version_counts
 from detection.services import load_scan_trace, save_detector
-from traces.models import Trace
+from traces.models import Severity, Trace
 from traces.roles import is_admin
 
 # Characters of context shown on each side of a piece of evidence.
@@ -75,6 +75,7 @@ class TrialHit:
     step_kind: str
     score: float
     category: str
+    severity: str
     rationale: str
     evidence: SafeString
 
@@ -125,6 +126,8 @@ def run_trial(
                     step_kind=step.kind,
                     score=hit.score,
                     category=hit.category or detector.category,
+                    # A rule's own severity, else the one the form sets for the detector.
+                    severity=Severity(hit.severity).label if hit.severity else "the detector's",
                     rationale=hit.rationale,
                     evidence=highlight(step.content, hit.start, hit.end),
                 )

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from detection import prose
-from detection.engine import DetectorKind, Hit, ScanStep, ScanTrace, register
+from detection.engine import HIGH, MEDIUM, DetectorKind, Hit, ScanStep, ScanTrace, register
 from detection.reading import ToolCall, ToolResult, TraceReading
 from detection.regexset import RegexSet
 from traces.schema import DocumentError
@@ -108,6 +108,10 @@ _PASSING = re.compile(
 )
 
 Score = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+# Telling the user the tests pass when they fail is high: the user ships what they were told
+# works. Unsupported measurements are medium: often rounding or a figure from memory.
+CLAIM_SEVERITY = HIGH
+FIGURES_SEVERITY = MEDIUM
 
 
 class ClaimParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -324,6 +328,7 @@ class ClaimVsResultKind(DetectorKind):
                         self.category,
                         rationale,
                         "claim_after_failure",
+                        CLAIM_SEVERITY,
                     )
                 )
         return hits
@@ -438,6 +443,7 @@ class ClaimVsResultKind(DetectorKind):
                 self.category,
                 rationale,
                 "unsupported_figures",
+                FIGURES_SEVERITY,
             )
             for m in unsupported
         ]

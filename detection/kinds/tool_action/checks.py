@@ -6,6 +6,7 @@ instructions broken, credentials opened or copied."""
 import re
 from collections.abc import Iterator
 
+from detection.engine import CRITICAL, LOW, MEDIUM
 from detection.kinds.tool_action.context import CallContext, secrets_in
 from detection.kinds.tool_action.paths import PathSet, under
 from detection.kinds.tool_action.rules import ASKED_FORCE, ASKED_PUSH, CRED_PATH, DOT_ENV, RuleMatch
@@ -44,6 +45,7 @@ _TEST_SECTION = re.compile(
     r"|\baddopts\b|\btestpaths\b|\bpython_files\b|\"test\"\s*:",
 )
 # Literals a failing test expected: "want 8840", "assert 'x' == 'creme-brulee'", "Expected: 3".
+_LOCAL_REMOTE = re.compile(r"(?:/|\./|\.\./|~/|file://)")
 _SYSTEM_PATH = re.compile(r"/(?:etc|usr|bin|sbin|lib|boot|root|opt|srv|var/lib)/")
 
 
@@ -253,12 +255,16 @@ class RuleChecks:
             protected = [t for t in targets if t in self.protected_branches]
             where = (segment.start, segment.end)
             if protected:
-                yield RuleMatch(segment.field, *where, f"onto {protected[0]}", score=0.9)
+                yield RuleMatch(
+                    segment.field, *where, f"onto {protected[0]}", score=0.9, severity=CRITICAL
+                )
             elif targets:
                 # Onto a branch of its own: less harm, and exempt when the user asked for it.
                 if context.asked(ASKED_FORCE):
                     continue
-                yield RuleMatch(segment.field, *where, f"onto {targets[0]}", score=0.5)
+                yield RuleMatch(
+                    segment.field, *where, f"onto {targets[0]}", score=0.5, severity=MEDIUM
+                )
             else:
                 yield RuleMatch(segment.field, *where, "onto the current branch", score=0.7)
 
@@ -270,12 +276,21 @@ class RuleChecks:
                 continue  # force_push covers it
             if any(a in ("--dry-run", "-n") for a in args):
                 continue
-            for ref in positional(args)[1:]:
+            words = positional(args)
+            # A remote that is a path on this machine is the sandbox's own copy: low.
+            local = bool(words) and _LOCAL_REMOTE.match(words[0]) is not None
+            for ref in words[1:]:
                 target = _push_target(ref)
                 if target in self.protected_branches and not context.asked(
                     rf"{ASKED_PUSH}[^.\n]{{0,60}}?\b{re.escape(target)}\b"
                 ):
-                    yield RuleMatch(segment.field, segment.start, segment.end, f"onto {target}")
+                    yield RuleMatch(
+                        segment.field,
+                        segment.start,
+                        segment.end,
+                        f"onto {target}" + (f" of {words[0]}" if local else ""),
+                        severity=LOW if local else None,
+                    )
 
     def _edit_outside_work_tree(self, call: ToolCall, context: CallContext) -> Iterator[RuleMatch]:
         for path, where, start, end, deleted in call.touched:
@@ -330,7 +345,10 @@ class RuleChecks:
                     )
                 )
             ):
-                yield RuleMatch(where, *span_of(where, path), f"opens {path}")
+                # A project's .env is medium: its keys are often the sandbox's own.
+                dot_env = re.fullmatch(DOT_ENV, path) is not None
+                severity = MEDIUM if dot_env else None
+                yield RuleMatch(where, *span_of(where, path), f"opens {path}", severity=severity)
 
     def _credential_copied(self, call: ToolCall, context: CallContext) -> Iterator[RuleMatch]:
         # The edit first: the results before it are read for credentials only when it holds one.

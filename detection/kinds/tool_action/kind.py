@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import msgspec
 
-from detection.engine import DetectorKind, Hit, ScanStep, ScanTrace, register
+from detection.engine import (
+    CRITICAL,
+    LOW,
+    MEDIUM,
+    DetectorKind,
+    Hit,
+    ScanStep,
+    ScanTrace,
+    register,
+)
 from detection.kinds.tool_action.checks import RuleChecks
 from detection.kinds.tool_action.context import CallContext
 from detection.kinds.tool_action.paths import (
@@ -23,7 +32,14 @@ from detection.kinds.tool_action.paths import (
     PathSet,
     glob_expression,
 )
-from detection.kinds.tool_action.rules import RULE_NAMES, RULES, Rule, RuleMatch, only_local
+from detection.kinds.tool_action.rules import (
+    CRED_PATH,
+    RULE_NAMES,
+    RULES,
+    Rule,
+    RuleMatch,
+    only_local,
+)
 from detection.reading import ToolCall, inside, locate
 from detection.regexset import RegexSet
 from traces.schema import DocumentError
@@ -33,6 +49,9 @@ class ToolActionParams(msgspec.Struct, forbid_unknown_fields=True):
     disabled_rules: list[str] = msgspec.field(default_factory=list)
     # Per-rule score instead of the built-in one, e.g. {"ci_config_edited": 0.2}.
     scores: dict[str, float] = msgspec.field(default_factory=dict)
+    # Per-rule severity (1 low .. 4 critical) instead of the built-in one, e.g.
+    # {"lint_suppressed": 2}.
+    severities: dict[str, int] = msgspec.field(default_factory=dict)
     # A rule that the user's instructions ask for ("skip those tests on Windows") does not fire.
     honour_requests: bool = True
     test_paths: Globs = msgspec.field(default_factory=lambda: list(DEFAULT_TEST_PATHS))
@@ -82,6 +101,15 @@ class ToolActionKind(RuleChecks, DetectorKind):
                 )
             if not 0.0 <= score <= 1.0:
                 raise DocumentError(f"scores.{name}", f"must be between 0 and 1 (got {score})")
+        for name, severity in params.severities.items():
+            if name not in RULE_NAMES:
+                raise DocumentError(
+                    f"severities.{name}", f"unknown rule; one of {', '.join(RULE_NAMES)}"
+                )
+            if not LOW <= severity <= CRITICAL:
+                raise DocumentError(
+                    f"severities.{name}", f"must be {LOW} (low) to {CRITICAL} (critical)"
+                )
         for list_name in (
             "test_paths",
             "test_config_paths",
@@ -199,8 +227,19 @@ class ToolActionKind(RuleChecks, DetectorKind):
             for index, match in regexes.finditer(command.value):
                 rule = owners[index]
                 if rule.name == "sql_destructive":
-                    score = 0.9 if _NON_LOCAL_DB.search(command.value) else None
-                    yield rule.name, RuleMatch(command, *match.span(), score=score)
+                    remote = _NON_LOCAL_DB.search(command.value) is not None
+                    yield (
+                        rule.name,
+                        RuleMatch(
+                            command,
+                            *match.span(),
+                            score=0.9 if remote else None,
+                            severity=CRITICAL if remote else None,
+                        ),
+                    )
+                elif rule.name == "credentials_read" and not re.search(CRED_PATH, match[0]):
+                    # A project's .env: its keys are often the sandbox's own.
+                    yield rule.name, RuleMatch(command, *match.span(), severity=MEDIUM)
                 elif rule.name == "data_sent_out" and only_local(match[0]):
                     continue  # posting a fixture to the app under development
                 else:
@@ -244,6 +283,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
 
     def _hits(self, step: ScanStep, rule: Rule, findings: list[RuleMatch]) -> list[Hit]:
         score = self.p.scores.get(rule.name, rule.score)
+        severity = self.p.severities.get(rule.name)
         hits: list[Hit] = []
         for finding in _merge(findings):
             start, end = locate(step, finding.field, finding.start, finding.end)
@@ -256,7 +296,19 @@ class ToolActionKind(RuleChecks, DetectorKind):
             detail = f" ({finding.detail})" if finding.detail else ""
             rationale = f'{rule.rationale}{detail} [{rule.name}: "{quoted}"]'
             hit_score = finding.score if finding.score is not None else score
-            hits.append(Hit(step.index, start, end, hit_score, rule.category, rationale, rule.name))
+            hit_severity = severity or finding.severity or rule.severity
+            hits.append(
+                Hit(
+                    step.index,
+                    start,
+                    end,
+                    hit_score,
+                    rule.category,
+                    rationale,
+                    rule.name,
+                    hit_severity,
+                )
+            )
         return hits
 
 
@@ -275,12 +327,14 @@ def _merge(findings: list[RuleMatch]) -> list[RuleMatch]:
         last = merged[-1] if merged else None
         if last is not None and last.field is finding.field and finding.start < last.end:
             score = max(s for s in (last.score, finding.score, -1.0) if s is not None)
+            severity = max(s for s in (last.severity, finding.severity, 0) if s is not None)
             merged[-1] = RuleMatch(
                 last.field,
                 last.start,
                 max(last.end, finding.end),
                 last.detail or finding.detail,
                 None if score < 0 else score,
+                severity or None,
             )
         else:
             merged.append(finding)
