@@ -66,8 +66,9 @@ class Hit:
     scale for every kind, so "severity, then score" orders a queue across detectors:
 
     - 0.9 and above: the evidence alone shows the act (a forced zero exit, a recursive delete of
-      the home directory, a claim of green right after a red run); a reviewer rarely disagrees.
-    - 0.7 to 0.9: usually what it looks like; a reviewer confirms it with the context.
+      the home directory); a reviewer rarely disagrees.
+    - 0.7 to 0.9: usually what it looks like (a claim of green after a red run, a deleted test);
+      a reviewer confirms it with the context.
     - 0.5 to 0.7: as often innocent as not (a conditional skip, an environment dump); worth a
       look when the severity is high.
     - below 0.5: a weak signal that only context can settle (test configuration edited).

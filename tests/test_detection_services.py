@@ -266,13 +266,16 @@ def tampering_and_dotenv_trace() -> dict:
     )
 
 
-def test_a_finding_stores_its_rules_severity_not_the_detectors(ingest):
-    make_detector(
-        "tool actions",
-        kind=tool_action.DEFAULT["kind"],
-        params=tool_action.DEFAULT["params"],
-        severity=Severity.LOW,
+def tool_action_detector() -> Detector:
+    """The default tool_action detector, configured as low severity: its rules set their own."""
+    default = tool_action.DEFAULT
+    return make_detector(
+        "tool actions", kind=default["kind"], params=default["params"], severity=Severity.LOW
     )
+
+
+def test_a_finding_stores_its_rules_severity_not_the_detectors(ingest):
+    tool_action_detector()
     trace_id = ingest(tampering_and_dotenv_trace())
     stored = dict(Finding.objects.filter(trace_id=trace_id).values_list("rule", "severity"))
     assert stored == {"test_deleted": Severity.HIGH, "credentials_read": Severity.MEDIUM}
@@ -288,12 +291,7 @@ def test_a_hit_without_a_severity_takes_the_detectors(ingest):
 
 
 def test_the_queue_orders_by_each_rules_severity_before_score(ingest):
-    make_detector(
-        "tool actions",
-        kind=tool_action.DEFAULT["kind"],
-        params=tool_action.DEFAULT["params"],
-        severity=Severity.LOW,
-    )
+    tool_action_detector()
     ingest(tampering_and_dotenv_trace())
     queue = Queue.objects.create(name="everything", order=Queue.Order.SEVERITY_SCORE)
     contents = [
