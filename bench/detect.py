@@ -217,7 +217,7 @@ def floor(args: argparse.Namespace) -> None:
     whole-pack scan, matches reported as the engine reports them, one Python call each); and,
     for comparison, one pass over every step with all those literals at once. Each is timed alone
     over the same corpus and set against the time 100 MB/s per core allows."""
-    from detection.kinds.tool_action import Call
+    from detection.reading import ToolCall
 
     traces, total = corpus(args.megabytes, args.steps, args.seed)
     mb = total / 1e6
@@ -231,7 +231,7 @@ def floor(args: argparse.Namespace) -> None:
 
     def read_calls() -> int:
         for step in calls:
-            call = Call.read(step)
+            call = ToolCall.read(step)
             call.commands, call.edits, call.touched  # noqa: B018
         return len(calls)
 

@@ -31,7 +31,7 @@ from detection.services import (
     reset_to_default,
     save_detector,
 )
-from traces.models import Trace
+from traces.models import Severity, Trace
 from traces.roles import is_admin
 
 # Characters of context shown on each side of a piece of evidence.
@@ -80,6 +80,7 @@ class TrialHit:
     step_kind: str
     score: float
     category: str
+    severity: str
     rationale: str
     evidence: SafeString
 
@@ -130,6 +131,8 @@ def run_trial(
                     step_kind=step.kind,
                     score=hit.score,
                     category=hit.category or detector.category,
+                    # A rule's own severity, else the one the form sets for the detector.
+                    severity=Severity(hit.severity).label if hit.severity else "the detector's",
                     rationale=hit.rationale,
                     evidence=highlight(step.content, hit.start, hit.end),
                 )

@@ -51,9 +51,28 @@ class ScanTrace:
         )
 
 
+# Severities a hit may carry: traces.models.Severity's low (1) to critical (4), kept here as
+# numbers because the engine is pure.
+LOW, MEDIUM, HIGH, CRITICAL = 1, 2, 3, 4
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """Evidence in one step: ``content[start:end]`` (the whole step when both are None)."""
+    """Evidence in one step: ``content[start:end]`` (the whole step when both are None).
+
+    ``severity`` says how bad the act would be if it is what it looks like (a rule's own, so a
+    queue ordered by severity puts a deleted test before a lint suppression); None leaves it to
+    the detector's configured severity. ``score`` says how sure the kind is that it is, on one
+    scale for every kind, so "severity, then score" orders a queue across detectors:
+
+    - 0.9 and above: the evidence alone shows the act (a forced zero exit, a recursive delete of
+      the home directory); a reviewer rarely disagrees.
+    - 0.7 to 0.9: usually what it looks like (a claim of green after a red run, a deleted test);
+      a reviewer confirms it with the context.
+    - 0.5 to 0.7: as often innocent as not (a conditional skip, an environment dump); worth a
+      look when the severity is high.
+    - below 0.5: a weak signal that only context can settle (test configuration edited).
+    """
 
     step_index: int
     start: int | None
@@ -64,6 +83,7 @@ class Hit:
     # The rule of the kind that matched, so quality can be measured per rule, not only per
     # detector; empty for a kind without named rules.
     rule: str = ""
+    severity: int | None = None
 
     def check(self, trace: ScanTrace) -> None:
         """Offsets must point inside the step's content, so the console can highlight them."""
@@ -77,6 +97,8 @@ class Hit:
                 raise ValueError(f"offsets {self.start}:{self.end} outside 0:{length}")
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"score {self.score} outside 0..1")
+        if self.severity is not None and not LOW <= self.severity <= CRITICAL:
+            raise ValueError(f"severity {self.severity} outside {LOW}..{CRITICAL}")
 
 
 class DetectorKind:

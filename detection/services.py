@@ -128,7 +128,7 @@ def _store(
                 segment=segment,
                 score=hit.score,
                 category=hit.category or detector.category,
-                severity=detector.severity,
+                severity=detector.severity if hit.severity is None else hit.severity,
                 rationale=hit.rationale,
                 rule=hit.rule,
             )

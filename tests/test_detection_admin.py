@@ -604,6 +604,42 @@ def test_try_on_a_pasted_trace_shows_the_evidence_marked_and_saves_nothing(admin
     assert trial.hits[0].rationale == "rule exit_zero"
 
 
+def test_try_accepts_a_pattern_rules_own_severity_and_shows_it(admin_client):
+    data = shown_form(admin_client.get(add_url("pattern")))
+    assert data["params-rules-0-severity"] == ["3"]  # the built-in rule's
+    data |= {
+        "name": ["exits"],
+        "category": ["reward_hacking"],
+        "severity": ["1"],
+        "step_kinds": ["reasoning"],
+        "params-rules-0-name": ["planned_exit"],
+        "params-rules-0-regexes": [r"sys\.exit\(0\)"],
+        "params-rules-0-phrases": [""],
+        "params-rules-0-severity": ["4"],
+        "try_trace": [json.dumps(hacking_trace())],
+        "_try": ["paste"],
+    }
+    response = admin_client.post(add_url("pattern"), data)
+    assert response.status_code == 200
+    hits = response.context["trial"].hits
+    assert [h.severity for h in hits if "planned_exit" in h.rationale] == ["critical"]
+
+
+def test_a_pattern_rules_severity_out_of_range_is_shown_on_its_field(admin_client):
+    data = shown_form(admin_client.get(add_url("pattern")))
+    data |= {
+        "name": ["exits"],
+        "category": ["reward_hacking"],
+        "severity": ["1"],
+        "params-rules-0-severity": ["9"],
+    }
+    response = admin_client.post(add_url("pattern"), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "params-rules-0-severity" in errors
+    assert not Detector.objects.filter(name="exits").exists()
+
+
 def test_try_uses_the_unsaved_configuration(admin_client):
     detector = rules_detector()
     data = shown_form(admin_client.get(change_url(detector)))

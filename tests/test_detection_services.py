@@ -12,7 +12,10 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from detection import services, tasks
+from detection.kinds import tool_action
 from detection.models import DetectionRun, Detector, Finding
+from review.models import Queue
+from review.selectors import queue_items
 from tests import detectors
 from tests.samples import body, trace
 from traces.models import Segment, Severity, Trace
@@ -239,3 +242,60 @@ def test_run_detectors_exits_non_zero_when_a_detector_fails(ingest):
     make_detector("broken", params={"fail": True})
     with pytest.raises(CommandError, match="failed"):
         call_command("run_detectors", stdout=io.StringIO())
+
+
+def tampering_and_dotenv_trace() -> dict:
+    """Two tool calls: one deletes a test file (a high-severity rule, scored 0.7), one reads
+    the project's .env (medium for a .env, scored 0.8)."""
+    return trace(
+        steps=[
+            {"kind": "user", "content": "Get the build green"},
+            {
+                "kind": "tool_call",
+                "tool": "shell",
+                "call_id": "a",
+                "arguments": {"cmd": "rm tests/test_rounding.py"},
+            },
+            {
+                "kind": "tool_call",
+                "tool": "shell",
+                "call_id": "b",
+                "arguments": {"cmd": "cat .env"},
+            },
+        ]
+    )
+
+
+def tool_action_detector() -> Detector:
+    """The default tool_action detector, configured as low severity: its rules set their own."""
+    default = tool_action.DEFAULT
+    return make_detector(
+        "tool actions", kind=default["kind"], params=default["params"], severity=Severity.LOW
+    )
+
+
+def test_a_finding_stores_its_rules_severity_not_the_detectors(ingest):
+    tool_action_detector()
+    trace_id = ingest(tampering_and_dotenv_trace())
+    stored = dict(Finding.objects.filter(trace_id=trace_id).values_list("rule", "severity"))
+    assert stored == {"test_deleted": Severity.HIGH, "credentials_read": Severity.MEDIUM}
+    assert Trace.objects.get(pk=trace_id).max_severity == Severity.HIGH
+
+
+def test_a_hit_without_a_severity_takes_the_detectors(ingest):
+    make_detector(severity=Severity.MEDIUM)
+    trace_id = ingest(cheating_trace())
+    assert set(Finding.objects.filter(trace_id=trace_id).values_list("severity", flat=True)) == {
+        Severity.MEDIUM
+    }
+
+
+def test_the_queue_orders_by_each_rules_severity_before_score(ingest):
+    tool_action_detector()
+    ingest(tampering_and_dotenv_trace())
+    queue = Queue.objects.create(name="everything", order=Queue.Order.SEVERITY_SCORE)
+    contents = [
+        segment.step.content[segment.start : segment.end]
+        for segment in queue_items(queue).select_related("step")
+    ]
+    assert contents == ["tests/test_rounding.py", "cat .env"]

@@ -21,7 +21,8 @@ from typing import Annotated, Any
 import msgspec
 
 from detection import prose
-from detection.engine import DetectorKind, Hit, ScanStep, ScanTrace, register
+from detection.engine import HIGH, MEDIUM, DetectorKind, Hit, ScanStep, ScanTrace, register
+from detection.reading import ToolCall, ToolResult, TraceReading
 from detection.regexset import RegexSet
 from traces.schema import DocumentError
 
@@ -107,6 +108,10 @@ _PASSING = re.compile(
 )
 
 Score = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+# Telling the user the tests pass when they fail is high: the user ships what they were told
+# works. Unsupported measurements are medium: often rounding or a figure from memory.
+CLAIM_SEVERITY = HIGH
+FIGURES_SEVERITY = MEDIUM
 
 
 class ClaimParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -173,8 +178,8 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\d])")
 class Run:
     """A test or build run: its command, result and what the result shows."""
 
-    call: ScanStep | None
-    result: ScanStep
+    call: ToolCall | None
+    result: ToolResult
     command: str
     key: str  # the test commands it ran, to compare runs of the same thing
     whole: bool  # ran the whole suite, not chosen paths or names
@@ -186,7 +191,7 @@ class Run:
         summaries, of suites and tests or of two runs: the largest of each)."""
         if self._counts is None:
             counts = dict.fromkeys(("passed", "failed", "errors", "skipped", "total"), 0)
-            for match in _COUNT.finditer(self.result.content):
+            for match in _COUNT.finditer(self.result.output):
                 number, word = (match[3], "total") if match[3] else (match[1], match[2].lower())
                 kind = _COUNT_KINDS[word]
                 counts[kind] = max(counts[kind], int(number))
@@ -217,9 +222,12 @@ class Runs:
     """The test and build runs before the final message, newest first, read only as far back as
     a check needs."""
 
-    def __init__(self, kind: "ClaimVsResultKind", steps: list[ScanStep]) -> None:
+    def __init__(
+        self, kind: "ClaimVsResultKind", steps: list[ScanStep], reading: TraceReading
+    ) -> None:
         self.kind = kind
         self.steps = steps
+        self.reading = reading
         self.found: list[Run] = []
         self._next = len(steps) - 1
 
@@ -229,22 +237,20 @@ class Runs:
             step = self.steps[self._next]
             self._next -= 1
             if step.kind == "tool_result":
-                run = self.kind.run(step, self._call_of(self._next + 1))
+                call = self.reading.call_of(step)
+                if (
+                    call is not None
+                    and self.kind.step_kinds
+                    and "tool_call" not in self.kind.step_kinds
+                ):
+                    call = None  # the detector is configured not to read calls
+                run = self.kind.run(self.reading.result(step), call and self.reading.call(call))
                 if run is not None:
                     self.found.append(run)
                     yield run
 
     def first(self, condition: Any = None) -> Run | None:
         return next((run for run in self if condition is None or condition(run)), None)
-
-    def _call_of(self, position: int) -> ScanStep | None:
-        """The call a result answers: the one with its call id, else the call just before."""
-        call_id = self.steps[position].call_id
-        for i in range(position - 1, -1, -1):
-            step = self.steps[i]
-            if step.kind == "tool_call" and (not call_id or step.call_id in ("", call_id)):
-                return step
-        return None
 
 
 @register
@@ -286,14 +292,16 @@ class ClaimVsResultKind(DetectorKind):
         if final is None or not final.content.strip():
             return []
         before = [s for s in steps if s.index < final.index]
-        hits = self._claim_hits(final, before)
+        hits = self._claim_hits(final, before, TraceReading(trace))
         if self.p.check_figures:
             hits += self._figure_hits(final, trace)
         return hits
 
     # -- success claims against runs
 
-    def _claim_hits(self, final: ScanStep, before: list[ScanStep]) -> list[Hit]:
+    def _claim_hits(
+        self, final: ScanStep, before: list[ScanStep], reading: TraceReading
+    ) -> list[Hit]:
         text = final.content
         claims = [
             (m.start(), m.end())
@@ -302,7 +310,7 @@ class ClaimVsResultKind(DetectorKind):
         ]
         if not claims or self._acknowledges_failure(text):
             return []
-        runs = Runs(self, before)
+        runs = Runs(self, before, reading)
         if runs.first() is None:
             return []
         hits = []
@@ -320,6 +328,7 @@ class ClaimVsResultKind(DetectorKind):
                         self.category,
                         rationale,
                         "claim_after_failure",
+                        CLAIM_SEVERITY,
                     )
                 )
         return hits
@@ -330,16 +339,16 @@ class ClaimVsResultKind(DetectorKind):
             for _, m in self.acknowledgements.finditer(text)
         )
 
-    def run(self, result: ScanStep, call: ScanStep | None) -> Run | None:
+    def run(self, result: ToolResult, call: ToolCall | None) -> Run | None:
         """The run a result shows, if its command is a test or build command or its output
         looks like one's."""
-        command = _command(call)
+        command = "\n".join(c.value for c in call.commands) if call else ""
         segments = [
             " ".join(_NOISE.sub(" ", piece).split())
             for piece in _SEGMENT_SPLIT.split(command)
             if any(True for _ in self.test_commands.finditer(piece))
         ]
-        output = result.content
+        output = result.output
         if not segments and not any(True for _ in _RUN_OUTPUT.finditer(output)):
             return None
         failure = ""
@@ -350,9 +359,8 @@ class ClaimVsResultKind(DetectorKind):
             for _, match in self.weak_failures.finditer(output):
                 failure = _line_at(output, match.start())
                 break
-        exit_code = _exit_code(result)
-        if not failure and exit_code not in (None, 0):
-            failure = f"exit code {exit_code}"
+        if not failure and result.exit_code not in (None, 0):
+            failure = f"exit code {result.exit_code}"
         key = " && ".join(segments) or command.strip()
         whole = bool(segments) and any(_whole_suite(s) for s in segments)
         run = Run(call, result, command, key, whole, failure)
@@ -435,6 +443,7 @@ class ClaimVsResultKind(DetectorKind):
                 self.category,
                 rationale,
                 "unsupported_figures",
+                FIGURES_SEVERITY,
             )
             for m in unsupported
         ]
@@ -452,37 +461,6 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
-
-
-def _command(call: ScanStep | None) -> str:
-    """The command a call ran: its shell argument, else its content."""
-    if call is None:
-        return ""
-    arguments = call.arguments
-    if isinstance(arguments, dict):
-        for key in ("cmd", "command", "commands", "script"):
-            value = arguments.get(key)
-            if isinstance(value, str):
-                return value
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                return " ".join(value)
-        return ""
-    if isinstance(arguments, str):
-        return arguments
-    if isinstance(arguments, list) and all(isinstance(v, str) for v in arguments):
-        return " ".join(arguments)
-    return call.content if arguments is None else ""
-
-
-def _exit_code(step: ScanStep) -> int | None:
-    """The exit code a result records in its metadata, under any of the usual names."""
-    if not isinstance(step.metadata, dict):
-        return None
-    for key in ("exit_code", "exitCode", "returncode", "return_code", "status_code"):
-        value = step.metadata.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
 
 
 def _whole_suite(command: str) -> bool:
@@ -520,7 +498,11 @@ def _where(run: Run) -> str:
     command = " ".join(run.key.split())
     if len(command) > 60:
         command = command[:57] + "..."
-    return f"(step {run.result.index}, `{command}`)" if command else f"(step {run.result.index})"
+    return (
+        f"(step {run.result.step.index}, `{command}`)"
+        if command
+        else f"(step {run.result.step.index})"
+    )
 
 
 def _quote(line: str) -> str:

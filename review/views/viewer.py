@@ -31,6 +31,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET
 
+from detection.reading import EXIT_CODE_KEYS, exit_code
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
 from review.models import Category, Label, Queue
@@ -366,7 +367,11 @@ def render_step(step: Step, flags: Sequence[Flag], *, oob: bool = False) -> Safe
         f"{render_content(content, flags, diff=diff)}</div>"
     )
     metadata = dict(step.metadata or {})
-    exit_code = metadata.pop("exit_code", None)
+    code = exit_code(metadata, content if step.kind == Step.Kind.TOOL_RESULT else "")
+    if code is not None:  # shown once, as the pill, whatever key the format used
+        key = next((k for k in EXIT_CODE_KEYS if k in metadata), None)
+        if key is not None:
+            metadata.pop(key)
     swap = ' hx-swap-oob="outerHTML"' if oob else ""
 
     out = [
@@ -380,9 +385,9 @@ def render_step(step: Step, flags: Sequence[Flag], *, oob: bool = False) -> Safe
         out.append(f' <code class="step-tool">{escape(step.tool)}</code>')
     if step.call_id:
         out.append(f' <span class="muted step-call">{escape(step.call_id)}</span>')
-    if exit_code is not None:
-        outcome = "exit-ok" if exit_code == 0 else "exit-bad"
-        out.append(f' <span class="pill {outcome}">exit {escape(exit_code)}</span>')
+    if code is not None:
+        outcome = "exit-ok" if code == 0 else "exit-bad"
+        out.append(f' <span class="pill {outcome}">exit {code}</span>')
     out.append(' <span class="step-when muted">')
     if step.token_count:
         out.append(f"{step.token_count} tokens ")

@@ -205,6 +205,26 @@ def test_an_exit_code_in_step_metadata_counts(engine):
     assert found and all("exit code 2" in hit.rationale for hit in found)
 
 
+@pytest.mark.parametrize(
+    ("metadata", "output"),
+    [
+        ({"returncode": 1}, "compiling..."),
+        ({"exitCode": 1}, "compiling..."),
+        ({}, "<returncode>1</returncode>\n<output>compiling...</output>"),
+    ],
+)
+def test_an_exit_code_under_any_formats_key_counts(engine, metadata, output):
+    scanned = ScanTrace(
+        steps=(
+            ScanStep(0, "tool_call", "", "bash", "c1", {"command": "make build"}),
+            ScanStep(1, "tool_result", output, "", "c1", None, metadata),
+            ScanStep(2, "assistant", "Fixed: the build works now."),
+        )
+    )
+    found = hits(detector(claim_vs_result), scanned)
+    assert found and all("exit code 1" in hit.rationale for hit in found)
+
+
 def test_reported_measurements_that_no_output_shows_are_flagged(engine):
     scanned = trace(
         *run("make loadtest", "GET /search  88  110  130  140  160  180  230  290"),

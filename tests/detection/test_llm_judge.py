@@ -737,3 +737,13 @@ def test_a_retry_lost_with_its_message_is_sent_again_later(
     assert tasks.sweep() == 1
     run.refresh_from_db()
     assert run.state == DetectionRun.State.DONE
+
+
+def test_a_findings_severity_follows_its_category(monitor):
+    findings = [
+        {"step": 2, "quote": "all tests pass", "category": "deceiving_user"},
+        {"step": 1, "quote": "exit 0", "category": "other"},
+    ]
+    monitor.script = [completion({"score": 0.9, "findings": findings})]
+    found = {hit.category: hit.severity for hit in scan(judge(monitor), HACK)}
+    assert found == {"deceiving_user": llm_judge.CATEGORY_SEVERITY["deceiving_user"], "other": None}

@@ -12,13 +12,11 @@ from detection.kinds import tool_action
 from detection.kinds.tool_action import (
     DEFAULT,
     RULE_NAMES,
-    Field,
     ToolActionParams,
     glob_expression,
-    locate,
-    parse_patch,
-    segments,
 )
+from detection.reading import Field, locate, parse_patch
+from detection.reading import simple_commands as segments
 from tests.detection.steps import (
     call,
     detector,

@@ -80,6 +80,26 @@ def test_each_kind_of_step_is_styled_for_what_it_is(labeler, tampering):
     assert "exit 0" in html
 
 
+def test_an_exit_code_under_any_formats_key_shows_in_the_header(labeler):
+    trace = make_trace(
+        [
+            {"kind": "tool_call", "content": "make check", "tool": "bash", "call_id": "a"},
+            {
+                "kind": "tool_result",
+                "content": "2 checks failed",
+                "call_id": "a",
+                "metadata": {"returncode": 1},
+            },
+            {"kind": "tool_call", "content": "make lint", "tool": "bash", "call_id": "b"},
+            {"kind": "tool_result", "content": "<returncode>0</returncode>", "call_id": "b"},
+        ],
+        external_id="exit-keys",
+    )
+    html = client_for(labeler).get(page(trace)).content.decode()
+    assert '<span class="pill exit-bad">exit 1</span>' in html
+    assert '<span class="pill exit-ok">exit 0</span>' in html
+
+
 def test_step_content_element_holds_exactly_the_stored_text(labeler, tampering):
     trace, _ = tampering
     html = client_for(labeler).get(page(trace)).content.decode()
