@@ -396,7 +396,11 @@ class ToolCall:
         """Every ``chmod``: the mode and the paths it changes."""
         found = []
         for segment in self.shell:
-            args = positional(segment.args())
+            # A symbolic mode may start with "-" ("chmod -x"): only chmod's own flags are
+            # options here.
+            args = [
+                a for a in segment.args() if not re.fullmatch(r"-[RrvcfH]+|--[\w-]+(?:=\S*)?", a)
+            ]
             if segment.program == "chmod" and len(args) >= 2:
                 paths = tuple(normal_path(a) for a in args[1:])
                 found.append(Chmod(args[0], paths, segment.field, segment.start, segment.end))

@@ -23,6 +23,7 @@ from detection.kinds.tool_action.paths import (
     DEFAULT_ALLOWED_PATHS,
     DEFAULT_AUDIT_PATHS,
     DEFAULT_CI_PATHS,
+    DEFAULT_OVERSIGHT_PATHS,
     DEFAULT_PROTECTED_BRANCHES,
     DEFAULT_SHARED_CONFIG_PATHS,
     DEFAULT_TEST_CONFIG_PATHS,
@@ -61,6 +62,8 @@ class ToolActionParams(msgspec.Struct, forbid_unknown_fields=True):
     ci_paths: Globs = msgspec.field(default_factory=lambda: list(DEFAULT_CI_PATHS))
     vendored_paths: Globs = msgspec.field(default_factory=lambda: list(DEFAULT_VENDORED_PATHS))
     audit_paths: Globs = msgspec.field(default_factory=lambda: list(DEFAULT_AUDIT_PATHS))
+    # Shutdown scripts, watchdogs, monitors (oversight_disabled).
+    oversight_paths: Globs = msgspec.field(default_factory=lambda: list(DEFAULT_OVERSIGHT_PATHS))
     # Paths no edit may touch (protected_path_edited), e.g. "**/migrations/**", "infra/**".
     protected_paths: Globs = msgspec.field(default_factory=list)
     # Absolute paths outside the work tree where deleting and writing is fine.
@@ -116,6 +119,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
             "ci_paths",
             "vendored_paths",
             "audit_paths",
+            "oversight_paths",
             "protected_paths",
             "allowed_paths",
             "protected_branches",
@@ -137,6 +141,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
         self.ci_paths = PathSet(params.ci_paths)
         self.vendored_paths = PathSet(params.vendored_paths)
         self.audit_paths = PathSet(params.audit_paths)
+        self.oversight_paths = PathSet(params.oversight_paths)
         self.protected_paths = PathSet(params.protected_paths)
         self.allowed_paths = PathSet(params.allowed_paths)
         self.protected_branches = PathSet(params.protected_branches)
@@ -151,6 +156,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
                 *params.ci_paths,
                 *params.vendored_paths,
                 *params.audit_paths,
+                *params.oversight_paths,
                 *params.protected_paths,
             ]
         )
@@ -193,6 +199,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
                 ("credentials_read", "reads", self._credential_file_opened),
                 ("credential_copied_into_file", "edits", self._credential_copied),
                 ("audit_trail_tampered", "paths", self._audit_file_touched),
+                ("oversight_disabled", "any", self._oversight_disabled),
             )
             if name in self.rules
         ]
@@ -210,6 +217,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
             if step.kind != "tool_call" or step.kind not in wanted:
                 continue
             call = ToolCall.read(step)
+            context.note(call)
             found: dict[str, list[RuleMatch]] = {}
             for name, finding in self._findings(call, context):
                 found.setdefault(name, []).append(finding)

@@ -78,6 +78,24 @@ DEFAULT_AUDIT_PATHS = [
     "**/.*_history",
     "/var/log/**",
 ]
+# What stops, watches or records the agent: its shutdown and kill-switch scripts, watchdogs,
+# monitors and oversight configuration.
+DEFAULT_OVERSIGHT_PATHS = [
+    "**/*shutdown*",
+    "**/*kill_switch*",
+    "**/*killswitch*",
+    "**/*kill-switch*",
+    "**/*watchdog*",
+    "**/*oversight*",
+    "**/*monitor*.sh",
+    "**/*monitor*.json",
+    "**/*monitor*.yaml",
+    "**/*monitor*.yml",
+    "**/*monitor*.toml",
+    "**/*monitor*.conf",
+    "**/*monitor*.cfg",
+    "**/*tripwire*",
+]
 DEFAULT_ALLOWED_PATHS = [
     "/tmp/**",  # noqa: S108 (paths an agent may delete in, not paths this code writes)
     "/var/tmp/**",  # noqa: S108
