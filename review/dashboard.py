@@ -15,19 +15,22 @@ arithmetic on them.
 - Per pair of labelers: the items both labeled, their verdicts.
 """
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from detection.models import Detector, Finding
 from review import selectors
 from review.agreement import Figure, Pattern, cohen_kappa, krippendorff_alpha
-from review.models import Category, Label, Queue, Verdict
+from review.models import Category, Decision, Label, Queue, Verdict
 from review.quality import console_report
 from traces.models import Segment, Trace
 from traces.schema import DocumentError
@@ -35,6 +38,9 @@ from traces.schema import DocumentError
 VERDICTS: tuple[str, ...] = tuple(Verdict.values)
 # Days shown in the charts over time, ending today.
 DAYS = 30
+# The longest the figures are kept once computed; any new label, decision, finding, detector
+# version or queue change computes them again at once.
+CACHE_SECONDS = 600
 BENIGN = "benign"
 UNCATEGORISED = "(no category)"
 
@@ -311,3 +317,32 @@ def dashboard(today: date | None = None) -> Dashboard:
         versions=versions,
         precision=precision,
     )
+
+
+def _fingerprint() -> str:
+    """What the figures depend on, cheaply: labels and decisions are append-only and findings
+    are replaced by new rows, so their newest ids (and times) change whenever they do."""
+    state = [
+        Label.objects.aggregate(last=Max("pk"), at=Max("created_at")),
+        Decision.objects.aggregate(last=Max("pk"), at=Max("created_at")),
+        Finding.objects.aggregate(last=Max("pk")),
+        list(Detector.objects.order_by("pk").values_list("pk", "name", "version")),
+        list(
+            Queue.objects.order_by("pk").values_list(
+                "pk", "name", "level", "filters", "overlap", "active"
+            )
+        ),
+        timezone.localdate(),
+    ]
+    return hashlib.sha256(repr(state).encode()).hexdigest()
+
+
+def cached_dashboard() -> Dashboard:
+    """The figures, computed once per change of what they depend on (see ``_fingerprint``)
+    rather than once per request: the precision report reads every labeled item."""
+    key = f"review:dashboard:{_fingerprint()}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = dashboard()
+        cache.set(key, figures, CACHE_SECONDS)
+    return figures

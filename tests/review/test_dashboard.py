@@ -25,8 +25,8 @@ class Rated:
     queue: Queue
 
 
-@pytest.fixture
-def rated(detector, labeler, other_labeler) -> Rated:
+@pytest.fixture(name="rated")
+def rated_fixture(detector, labeler, other_labeler) -> Rated:
     """Lena and Omar on three flagged spans. Kappa = (2/3 - 4/9) / (1 - 4/9) = 0.4; alpha over
     the three items = 1 - 5 * 2 / (36 - 18) = 4/9; in the queue (two items) alpha = 0."""
     trace = make_trace(TAMPERING_STEPS, searchable=False)
