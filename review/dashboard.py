@@ -52,7 +52,7 @@ class Agreement:
     name: str
     alpha: Figure
     kappa: Figure | None = None
-    key: str | int | None = None  # a queue's id, a category's slug; None for everything
+    key: str | int | tuple[str, str] | None = None  # queue id, category slug, pair's usernames
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ def dashboard(today: date | None = None) -> Dashboard:
     queues = list(Queue.objects.order_by("name"))
     names = dict(get_user_model().objects.values_list("pk", "username"))
     pairs = [
-        Agreement(f"{names[a]} & {names[b]}", alpha, kappa, f"{a}-{b}")
+        Agreement(f"{names[a]} & {names[b]}", alpha, kappa, (names[a], names[b]))
         for (a, b), (kappa, alpha) in sorted(
             pair_agreement(latest).items(), key=lambda pair: (-pair[1][0].items, pair[0])
         )

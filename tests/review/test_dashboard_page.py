@@ -1,9 +1,11 @@
 """The agreement dashboard: who may see it, and that its charts and tables carry the figures."""
 
+import io
 import re
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from django.urls import reverse
 
 from review.models import Queue
@@ -84,3 +86,43 @@ def test_empty_console_says_there_is_no_figure(reviewer):
     html = client_for(reviewer).get(URL).content.decode()
     assert "No two labelers have labeled the same item yet." in html
     assert "no figure" in html
+
+
+# --- the same figures through the API -----------------------------------------------------------
+
+API = "/api/v1/agreement/"
+
+
+def test_api_gives_the_figures(rated, read_client):
+    body = read_client.get(API).json()
+    assert body["overall"]["value"] == pytest.approx(4 / 9) and body["overall"]["items"] == 3
+    (pair,) = body["pairs"]
+    assert pair["labelers"] == ["lena", "omar"]
+    assert pair["kappa"]["value"] == pytest.approx(0.4) and pair["kappa"]["items"] == 3
+    assert pair["kappa"]["low"] <= 0.4 <= pair["kappa"]["high"]
+    (queue,) = body["queues"]
+    assert queue == {"queue": rated.queue.pk, "name": "Tampering", "alpha": queue["alpha"]}
+    categories = {row["category"]: row["alpha"]["value"] for row in body["categories"]}
+    assert categories["test_tampering"] == pytest.approx(1.0)
+    assert len(body["days"]) == len(body["burndown"][0]["values"]) == 30
+    precision = {line["name"]: line["values"] for line in body["precision"]["segment"]}
+    assert precision["test-tamper"] == [0.5]
+    assert "bootstrap" in body["interval"]
+
+
+def test_api_without_labels_has_no_figure_and_no_nan(read_client):
+    body = read_client.get(API).json()
+    assert body["overall"] == {"value": None, "items": 0, "low": None, "high": None}
+    assert body["pairs"] == body["queues"] == body["categories"] == []
+
+
+def test_api_is_for_reviewers_and_read_tokens(rated, reviewer, labeler, client):
+    assert client_for(reviewer).get(API).status_code == 200
+    assert client_for(labeler).get(API).status_code == 403
+    assert client.get(API).status_code in (401, 403)
+
+
+def test_the_openapi_schema_lists_the_agreement_endpoint(db):
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    assert "/api/v1/agreement/:" in out.getvalue()
