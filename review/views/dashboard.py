@@ -35,6 +35,11 @@ def _rows(labels: Sequence[str], series: Sequence[Series]) -> list[tuple[str, li
     return [(label, [s.values[i] for s in series]) for i, label in enumerate(labels)]
 
 
+def _daily(title: str, y_title: str, days: list[str], series: Sequence[Series]) -> str:
+    """A chart over the dashboard's days, one day in five named on the axis."""
+    return line_chart(title=title, x_labels=days, lines=series, y_title=y_title, every=5)
+
+
 @role_required(REVIEWER)
 @require_GET
 def agreement(request: HttpRequest) -> HttpResponse:
@@ -54,19 +59,11 @@ def agreement(request: HttpRequest) -> HttpResponse:
         "pair_chart": _agreement_chart(
             "Cohen's kappa per pair of labelers", _bars(figures.pairs, kappa=True)
         ),
-        "labels_chart": line_chart(
-            title="Labels per category per day",
-            x_labels=days,
-            lines=figures.labels_per_day,
-            y_title="labels",
-            every=5,
+        "labels_chart": _daily(
+            "Labels per category per day", "labels", days, figures.labels_per_day
         ),
-        "burndown_chart": line_chart(
-            title="Items left to label per queue",
-            x_labels=days,
-            lines=figures.burndown,
-            y_title="items left",
-            every=5,
+        "burndown_chart": _daily(
+            "Items left to label per queue", "items left", days, figures.burndown
         ),
         "precision_charts": [
             (
