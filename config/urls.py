@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from review.api import DatasetViewSet, DetectionQualityView, LabelViewSet
+from review.api import AgreementView, DatasetViewSet, DetectionQualityView, LabelViewSet
 
 review_api = SimpleRouter()
 review_api.register("labels", LabelViewSet, basename="label")
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("traces.urls")),
     path("api/v1/", include(review_api.urls)),
     path("api/v1/detectors/quality/", DetectionQualityView.as_view(), name="detection-quality"),
+    path("api/v1/agreement/", AgreementView.as_view(), name="agreement"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from review.agreement import INTERVAL, Figure
+from review.dashboard import Agreement, cached_dashboard
 from review.datasets import services as datasets
 from review.datasets.download import ranged_file_response
 from review.datasets.spec import SpecError, parse_spec
@@ -282,3 +284,92 @@ class DetectionQualityView(APIView):
             for key in ("misses", "false_positives"):
                 score[key] = [request.build_absolute_uri(ref) for ref in score[key]]
         return Response(QualitySerializer(body).data)
+
+
+class FigureSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True, help_text="None when there is no figure.")
+    items = serializers.IntegerField(help_text="Items labeled by two people or more behind it.")
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+
+
+class QueueAgreementSerializer(serializers.Serializer):
+    queue = serializers.IntegerField()
+    name = serializers.CharField()
+    alpha = FigureSerializer()
+
+
+class CategoryAgreementSerializer(serializers.Serializer):
+    category = serializers.SlugField()
+    name = serializers.CharField()
+    alpha = FigureSerializer()
+
+
+class PairAgreementSerializer(serializers.Serializer):
+    labelers = serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2)
+    kappa = FigureSerializer()
+    alpha = FigureSerializer()
+
+
+class SeriesSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    values = serializers.ListField(child=serializers.FloatField(allow_null=True))
+
+
+class AgreementSerializer(serializers.Serializer):
+    interval = serializers.CharField(help_text="How the 95% intervals are computed.")
+    overall = FigureSerializer(help_text="Krippendorff's alpha over every item.")
+    queues = QueueAgreementSerializer(many=True)
+    categories = CategoryAgreementSerializer(many=True)
+    pairs = PairAgreementSerializer(many=True)
+    days = serializers.ListField(child=serializers.DateField())
+    labels_per_day = SeriesSerializer(many=True, help_text="Latest labels per category per day.")
+    burndown = SeriesSerializer(many=True, help_text="Items left per active queue per day.")
+    versions = serializers.ListField(child=serializers.IntegerField())
+    precision = serializers.DictField(
+        child=SeriesSerializer(many=True),
+        help_text="Per level (trace, segment): each detector's precision per version.",
+    )
+
+
+def _figure(figure: Figure | None) -> dict:
+    return (figure or Figure(None, 0)).as_dict()
+
+
+class AgreementView(APIView):
+    """How far labelers agree (Krippendorff's alpha per queue and per category, Cohen's kappa
+    per pair of labelers, each with its item count and 95% interval), labels per category per
+    day, queue burn-down and detector precision per version: the agreement dashboard's figures."""
+
+    permission_classes = [CanReadLabels]
+
+    @extend_schema(tags=["labels"], responses=AgreementSerializer)
+    def get(self, request: Request) -> Response:
+        figures = cached_dashboard()
+
+        def pair(row: Agreement) -> dict:
+            return {
+                "labelers": list(row.key),
+                "kappa": _figure(row.kappa),
+                "alpha": _figure(row.alpha),
+            }
+
+        body = {
+            "interval": INTERVAL,
+            "overall": _figure(figures.overall.alpha),
+            "queues": [
+                {"queue": row.key, "name": row.name, "alpha": _figure(row.alpha)}
+                for row in figures.queues
+            ],
+            "categories": [
+                {"category": row.key, "name": row.name, "alpha": _figure(row.alpha)}
+                for row in figures.categories
+            ],
+            "pairs": [pair(row) for row in figures.pairs],
+            "days": figures.days,
+            "labels_per_day": figures.labels_per_day,
+            "burndown": figures.burndown,
+            "versions": figures.versions,
+            "precision": figures.precision,
+        }
+        return Response(AgreementSerializer(body).data)

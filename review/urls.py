@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review.views import adjudication, datasets, labels, triage, viewer
+from review.views import adjudication, dashboard, datasets, labels, triage, viewer
 
 app_name = "review"
 
@@ -20,6 +20,8 @@ urlpatterns = [
     # Reviewers settle disagreements.
     path("adjudication/", adjudication.queue, name="adjudication"),
     path("adjudication/<int:trace_id>/", adjudication.decide, name="adjudicate"),
+    # How far labelers agree, and what their labels say.
+    path("agreement/", dashboard.agreement, name="agreement"),
     # Labeled datasets out.
     path("datasets/", datasets.history, name="datasets"),
     path("datasets/new/", datasets.new, name="dataset-new"),
