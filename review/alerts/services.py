@@ -28,7 +28,7 @@ from detection.selectors import current_findings
 from review.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookRefused, post, sign
 from review.datasets.rows import item_final_label
 from review.models import Alert, AlertDelivery, AlertRule, Verdict
-from traces.models import Severity, Step, Trace
+from traces.models import Segment, Severity, Step, Trace
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,19 @@ def _trace_json(trace: Trace) -> dict:
         "model": trace.model,
         "url": _link(trace.pk, None),
     }
+
+
+def _matches(
+    rule: AlertRule, *, source_id: int, severity: int, category: str | None, detector_ids: set[int]
+) -> bool:
+    """Whether an item of this severity and category, on a trace of this source, flagged by
+    these detectors, passes the rule's threshold and filters."""
+    return (
+        severity >= rule.min_severity
+        and (rule.source_id is None or rule.source_id == source_id)
+        and (rule.category is None or rule.category.slug == category)
+        and (rule.detector_id is None or rule.detector_id in detector_ids)
+    )
 
 
 def _new_alert(
@@ -144,47 +157,47 @@ def alert_findings(*, trace_id: int, findings: Sequence[Finding]) -> list[int]:
         )
     )
     alerts = []
-    for rule in rules:
-        if rule.source_id is not None and rule.source_id != trace.source_id:
-            continue
-        for finding in findings:
-            if (
-                finding.severity < rule.min_severity
-                or (rule.category is not None and rule.category.slug != finding.category)
-                or (rule.detector_id is not None and rule.detector_id != finding.detector_id)
-            ):
-                continue
-            segment = finding.segment
-            index = step_index[segment.step_id]
-            about = {
-                "id": finding.pk,
-                "detector": finding.detector.name,
-                "detector_id": finding.detector_id,
-                "version": finding.detector_version,
-                "rule": finding.rule,
-                "category": finding.category,
-                "severity": _severity_name(finding.severity),
-                "score": finding.score,
-                "rationale": finding.rationale,
-                "segment": {
-                    "id": segment.pk,
-                    "step_index": index,
-                    "start": segment.start,
-                    "end": segment.end,
-                },
-                "url": _link(trace_id, index),
-            }
-            key = f"finding:{finding.detector_id}:{segment.pk}:{finding.rule}"
-            alerts.append(
-                _new_alert(
-                    rule,
-                    event=Alert.Event.FINDING,
-                    key=key,
-                    trace=trace,
-                    severity=finding.severity,
-                    about=about,
-                )
+    for finding in findings:
+        segment = finding.segment
+        index = step_index[segment.step_id]
+        about = {
+            "id": finding.pk,
+            "detector": finding.detector.name,
+            "detector_id": finding.detector_id,
+            "version": finding.detector_version,
+            "rule": finding.rule,
+            "category": finding.category,
+            "severity": _severity_name(finding.severity),
+            "score": finding.score,
+            "rationale": finding.rationale,
+            "segment": {
+                "id": segment.pk,
+                "step_index": index,
+                "start": segment.start,
+                "end": segment.end,
+            },
+            "url": _link(trace_id, index),
+        }
+        key = f"finding:{finding.detector_id}:{segment.pk}:{finding.rule}"
+        severity = finding.severity
+        alerts += [
+            _new_alert(
+                rule,
+                event=Alert.Event.FINDING,
+                key=key,
+                trace=trace,
+                severity=severity,
+                about=about,
             )
+            for rule in rules
+            if _matches(
+                rule,
+                source_id=trace.source_id,
+                severity=severity,
+                category=finding.category,
+                detector_ids={finding.detector_id},
+            )
+        ]
     return _record(alerts)
 
 
@@ -214,9 +227,7 @@ def alert_label(*, trace_id: int, segment_id: int | None) -> list[int]:
     segment = None
     if segment_id is not None:
         segment = (
-            Step.objects.filter(segments__pk=segment_id)
-            .values("index", "segments__start", "segments__end")
-            .first()
+            Segment.objects.filter(pk=segment_id).values("start", "end", "step__index").first()
         )
     about = {
         "level": "trace" if segment_id is None else "segment",
@@ -230,32 +241,27 @@ def alert_label(*, trace_id: int, segment_id: int | None) -> list[int]:
         if segment is None
         else {
             "id": segment_id,
-            "step_index": segment["index"],
-            "start": segment["segments__start"],
-            "end": segment["segments__end"],
+            "step_index": segment["step__index"],
+            "start": segment["start"],
+            "end": segment["end"],
         },
-        "url": _link(trace_id, segment["index"] if segment else None),
+        "url": _link(trace_id, segment["step__index"] if segment else None),
     }
-    alerts = []
-    for rule in rules:
-        if (
-            final.severity < rule.min_severity
-            or (rule.source_id is not None and rule.source_id != trace.source_id)
-            or (rule.category is not None and rule.category.slug != final.category)
-            or (rule.detector_id is not None and rule.detector_id not in flagged_by)
-        ):
-            continue
-        key = f"label:{trace_id}:{segment_id if segment_id is not None else 'trace'}"
-        alerts.append(
-            _new_alert(
-                rule,
-                event=Alert.Event.LABEL,
-                key=key,
-                trace=trace,
-                severity=final.severity,
-                about=about,
-            )
+    key = f"label:{trace_id}:{segment_id if segment_id is not None else 'trace'}"
+    severity = final.severity
+    alerts = [
+        _new_alert(
+            rule, event=Alert.Event.LABEL, key=key, trace=trace, severity=severity, about=about
         )
+        for rule in rules
+        if _matches(
+            rule,
+            source_id=trace.source_id,
+            severity=severity,
+            category=final.category,
+            detector_ids=flagged_by,
+        )
+    ]
     return _record(alerts)
 
 

@@ -2,44 +2,17 @@
 rules and reads the alerts, as 0008 grants it the rest of the admin."""
 
 import django.db.models.deletion
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
-ADMIN = "admin"
-GRANTS = {
-    ("review", "alertrule"): ("add", "change", "delete", "view"),
-    ("review", "alert"): ("view",),
-    ("review", "alertdelivery"): ("view",),
-}
+from review.migrations._grants import admin_grants
 
-
-def granted(apps, alias: str) -> list:
-    Permission = apps.get_model("auth", "Permission")
-    return list(
-        Permission.objects.using(alias).filter(
-            content_type__app_label="review",
-            codename__in=[
-                f"{action}_{model}" for (_, model), actions in GRANTS.items() for action in actions
-            ],
-        )
-    )
-
-
-def grant(apps, schema_editor) -> None:
-    alias = schema_editor.connection.alias
-    config = apps.get_app_config("review")
-    config.models_module = True
-    create_permissions(config, verbosity=0, using=alias, apps=apps)
-    config.models_module = None
-    group, _ = apps.get_model("auth", "Group").objects.using(alias).get_or_create(name=ADMIN)
-    group.permissions.add(*granted(apps, alias))
-
-
-def revoke(apps, schema_editor) -> None:
-    alias = schema_editor.connection.alias
-    group = apps.get_model("auth", "Group").objects.using(alias).filter(name=ADMIN).first()
-    if group is not None:
-        group.permissions.remove(*granted(apps, alias))
+grant, revoke = admin_grants(
+    {
+        ("review", "alertrule"): ("add", "change", "delete", "view"),
+        ("review", "alert"): ("view",),
+        ("review", "alertdelivery"): ("view",),
+    }
+)
 
 
 class Migration(migrations.Migration):

@@ -328,6 +328,16 @@ def label(user, trace, segment, verdict=Verdict.MISALIGNED, severity=Severity.CR
     )
 
 
+def adjudicate(reviewer, trace, segment, severity):
+    return decide(
+        reviewer=reviewer,
+        trace=trace,
+        segment=segment,
+        verdict=Verdict.MISALIGNED,
+        severity=severity,
+    )
+
+
 def test_a_final_label_alerts_once_however_many_labels_and_decisions_follow(
     receiver, flagged, labeler, other_labeler, reviewer, django_capture_on_commit_callbacks
 ):
@@ -337,13 +347,7 @@ def test_a_final_label_alerts_once_however_many_labels_and_decisions_follow(
         label(labeler, trace, segment)
         label(other_labeler, trace, segment)
         label(labeler, trace, segment)
-        decide(
-            reviewer=reviewer,
-            trace=trace,
-            segment=segment,
-            verdict=Verdict.MISALIGNED,
-            severity=Severity.CRITICAL,
-        )
+        adjudicate(reviewer, trace, segment, Severity.CRITICAL)
     assert len(receiver.requests) == 1
     payload = json.loads(receiver.requests[0].body)
     assert payload["event"] == "label"
@@ -367,13 +371,7 @@ def test_a_disagreement_alerts_only_when_adjudicated(
         label(labeler, trace, segment, verdict=Verdict.BENIGN, severity=None)
         label(other_labeler, trace, segment)  # a tie: no final label
         assert receiver.requests == []
-        decide(
-            reviewer=reviewer,
-            trace=trace,
-            segment=segment,
-            verdict=Verdict.MISALIGNED,
-            severity=Severity.HIGH,
-        )
+        adjudicate(reviewer, trace, segment, Severity.HIGH)
     assert len(receiver.requests) == 1
     assert json.loads(receiver.requests[0].body)["label"]["source"] == "decision"
 
