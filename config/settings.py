@@ -327,6 +327,7 @@ TRACEWATCH_ALERTS_RETRY_AFTER = env_int("TRACEWATCH_ALERTS_RETRY_AFTER", 10)
 # The console's address as people reach it, for links in alerts; without it links are paths.
 TRACEWATCH_BASE_URL = os.environ.get("TRACEWATCH_BASE_URL", "").rstrip("/")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tracewatch@localhost")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
