@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "review.tasks.sweep_exports",
         "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60),
     },
+    "sweep-stalled-alerts": {
+        "task": "review.tasks.sweep_alerts",
+        "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60),
+    },
 }
 TRACEWATCH_DETECT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_DETECT_SOFT_TIME_LIMIT", 300)
 TRACEWATCH_DETECT_BATCH = env_int("TRACEWATCH_DETECT_BATCH", 25)
@@ -312,6 +316,24 @@ TRACEWATCH_EXPORT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_EXPORT_SOFT_TIME_LIMIT",
 # A writer killed this many times (the sweep restarts it) leaves its export failed.
 TRACEWATCH_EXPORT_ATTEMPTS = env_int("TRACEWATCH_EXPORT_ATTEMPTS", 3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACEWATCH_MAX_BODY_BYTES
+
+# Alerts. Webhooks to private, loopback and link-local addresses are refused unless allowed (a
+# receiver on the same machine, tests); a webhook gets this many seconds to answer, and is tried
+# this many times more after a network error or a 5xx, the wait doubling from the first.
+TRACEWATCH_ALERTS_ALLOW_PRIVATE = env_bool("TRACEWATCH_ALERTS_ALLOW_PRIVATE", False)
+TRACEWATCH_ALERTS_TIMEOUT = env_int("TRACEWATCH_ALERTS_TIMEOUT", 5)
+TRACEWATCH_ALERTS_RETRIES = env_int("TRACEWATCH_ALERTS_RETRIES", 6)
+TRACEWATCH_ALERTS_RETRY_AFTER = env_int("TRACEWATCH_ALERTS_RETRY_AFTER", 10)
+# The console's address as people reach it, for links in alerts; without it links are paths.
+TRACEWATCH_BASE_URL = os.environ.get("TRACEWATCH_BASE_URL", "").rstrip("/")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tracewatch@localhost")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 
 LOGGING = {
     "version": 1,

@@ -19,6 +19,7 @@ from django.utils import timezone
 from detection.engine import DetectorKind, Hit, ScanStep, ScanTrace, build, scan
 from detection.models import DetectionRun, Detector, Finding
 from detection.selectors import current_findings
+from detection.signals import findings_stored
 from traces.models import Segment, Severity, Step, Trace
 
 logger = logging.getLogger(__name__)
@@ -99,15 +100,20 @@ def detect_trace(*, trace_id: int, detectors: Iterable[Detector] | None = None) 
                 "detector_id", "detector_version", "attempts"
             )
         }
+        stored: list[Finding] = []
         for outcome in outcomes:
-            _store(trace_id, step_ids, outcome, runs.get(outcome.detector.pk))
+            stored += _store(trace_id, step_ids, outcome, runs.get(outcome.detector.pk))
         state = _refresh_trace(trace_id)
+        if stored:
+            findings_stored.send(sender=Finding, trace_id=trace_id, findings=stored)
     return state
 
 
 def _store(
     trace_id: int, step_ids: list[int], outcome: DetectorOutcome, previous: dict | None
-) -> None:
+) -> list[Finding]:
+    """Replace the detector's findings on the trace at its version with the outcome's, record
+    the run, and return the findings stored."""
     detector = outcome.detector
     Finding.objects.filter(
         trace_id=trace_id, detector=detector, detector_version=detector.version
@@ -156,6 +162,7 @@ def _store(
             "retry_at": retry_at,
         },
     )
+    return findings
 
 
 def retry_time(now: datetime, attempts: int) -> datetime | None:

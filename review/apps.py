@@ -6,7 +6,9 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review"
 
     def ready(self) -> None:
-        from review.receivers import queue_search_index
+        from detection.signals import findings_stored
+        from review.receivers import alert_on_findings, queue_search_index
         from traces.signals import traces_ingested
 
         traces_ingested.connect(queue_search_index, dispatch_uid="review.queue_search_index")
+        findings_stored.connect(alert_on_findings, dispatch_uid="review.alert_on_findings")

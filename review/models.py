@@ -288,3 +288,137 @@ class DatasetVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset.name} v{self.version}" if self.version else f"{self.dataset.name}"
+
+
+class AlertRule(models.Model):
+    """Who hears at once of a finding or a final label at or above a severity, and where: a
+    signed webhook, e-mail, or both. Empty filters match everything."""
+
+    class Trigger(models.TextChoices):
+        FINDING = "finding", "a new finding"
+        LABEL = "label", "a final label"
+        BOTH = "both", "a new finding or a final label"
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    min_severity = models.PositiveSmallIntegerField(
+        choices=Severity.choices[1:], default=Severity.HIGH, help_text="Alert at or above this."
+    )
+    trigger = models.CharField(max_length=8, choices=Trigger.choices, default=Trigger.BOTH)
+    source = models.ForeignKey(
+        "traces.Source", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    detector = models.ForeignKey(
+        "detection.Detector",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="For a label: only items this detector flagged.",
+    )
+    webhook_url = models.URLField(max_length=500, blank=True)
+    secret = models.CharField(
+        max_length=200, blank=True, help_text="Key of the HMAC-SHA256 signature of each body."
+    )
+    emails = models.TextField(blank=True, help_text="Addresses, separated by commas.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(webhook_url__gt="") | Q(emails__gt=""),
+                name="alert_rule_destination",
+                violation_error_message="Give a webhook URL, e-mail addresses, or both.",
+            ),
+            models.CheckConstraint(
+                condition=Q(webhook_url="") | Q(secret__gt=""),
+                name="alert_rule_webhook_secret",
+                violation_error_message="A webhook needs a secret to sign its bodies with.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def recipients(self) -> list[str]:
+        return [address.strip() for address in self.emails.split(",") if address.strip()]
+
+
+class Alert(models.Model):
+    """One notice of one finding or one item's final label under one rule.
+
+    ``key`` names what it is about, so a rescan or a retried task that meets the same finding
+    again finds the row already there and sends nothing more. ``body`` is the exact JSON sent
+    and signed, fixed when the alert is made, so every attempt sends the same bytes.
+    """
+
+    class Event(models.TextChoices):
+        FINDING = "finding"
+        LABEL = "label"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    uid = models.UUIDField(unique=True, editable=False)
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    event = models.CharField(max_length=8, choices=Event.choices)
+    key = models.CharField(max_length=200)
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+")
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices)
+    body = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # A sender holds the alert until then, so two messages for it never send at once; a sender
+    # that died lets go when it passes.
+    sending_until = models.DateTimeField(null=True, blank=True)
+    # When a pending alert is next due: the sweep sends again those left past it.
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "key"], name="one_alert_per_rule_and_item")
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], name="alert_pending_due", condition=Q(state="pending"))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.key}: {self.state}"
+
+
+class AlertDelivery(models.Model):
+    """One attempt at delivering an alert on one channel, kept whatever its outcome."""
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook"
+        EMAIL = "email", "e-mail"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    attempt = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    ok = models.BooleanField()
+
+    class Meta:
+        ordering = ["alert", "started_at", "pk"]
+        verbose_name_plural = "alert deliveries"
+
+    def __str__(self) -> str:
+        outcome = self.status_code or self.error[:40] or ("ok" if self.ok else "failed")
+        return f"{self.channel} attempt {self.attempt} of {self.alert_id}: {outcome}"

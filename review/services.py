@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from review.alerts.services import alert_label, watching_labels
 from review.models import Assignment, Category, Decision, Label, Queue
 from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
 from traces.models import Segment, Trace
@@ -242,13 +243,13 @@ def save_label(
     label: LabelInput,
     queue: Queue | None = None,
 ) -> Label:
-    """Record a label as a new revision of the author's judgement of the item, and close the
-    author's assignment of it in ``queue``.
+    """Record a label as a new revision of the author's judgement of the item, close the
+    author's assignment of it in ``queue``, and alert if the item's final label calls for it.
 
-    Without a queue, on a trace already in review, that is one statement, which commits on its
-    own; otherwise its writes share a transaction."""
+    Without a queue, on a trace already in review, and with no alert rule on labels, that is one
+    statement, which commits on its own; otherwise its writes share a transaction."""
     first_review = trace.review_state == Trace.ReviewState.UNREVIEWED
-    if queue is None and not first_review:
+    if queue is None and not first_review and not watching_labels():
         return _insert_revision(
             author=author, trace=trace, segment=segment, label=label, queue=None
         )
@@ -263,6 +264,7 @@ def save_label(
         if first_review:
             Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.IN_REVIEW)
             trace.review_state = Trace.ReviewState.IN_REVIEW
+        alert_label(trace_id=trace.pk, segment_id=saved.segment_id)
         return saved
 
 
@@ -277,7 +279,7 @@ def decide(
     note: str = "",
 ) -> Decision:
     """Record a reviewer's final word on an item as a new decision (the latest one stands; the
-    earlier ones stay) and mark the trace reviewed."""
+    earlier ones stay), mark the trace reviewed, and alert if the decision calls for it."""
     if segment is not None and segment.step.trace_id != trace.pk:
         raise ValueError(f"segment {segment.pk} is not part of trace {trace.pk}")
     with transaction.atomic():
@@ -291,4 +293,5 @@ def decide(
             note=note,
         )
         Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.REVIEWED)
+        alert_label(trace_id=trace.pk, segment_id=decision.segment_id)
         return decision

@@ -1,14 +1,16 @@
-"""Celery tasks of review: search documents for newly stored traces, dataset exports, and the
-sweeps that send again what a broker outage or a killed worker lost."""
+"""Celery tasks of review: search documents for newly stored traces, dataset exports, alerts,
+and the sweeps that send again what a broker outage or a killed worker lost."""
 
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from detection.tasks import TASK_OPTIONS, enqueue
 from review import search
+from review.alerts import services as alerts
 from review.datasets import services as datasets
 
 OPTIONS = TASK_OPTIONS | {"soft_time_limit": 300, "time_limit": 330}
@@ -60,3 +62,31 @@ def sweep_exports() -> int:
     for version_id in version_ids:
         enqueue(write_dataset, version_id)
     return len(version_ids)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # The alert counts its own attempts and stops at TRACEWATCH_ALERTS_RETRIES.
+    max_retries=None,
+    soft_time_limit=4 * settings.TRACEWATCH_ALERTS_TIMEOUT + 60,
+    time_limit=4 * settings.TRACEWATCH_ALERTS_TIMEOUT + 90,
+)
+def send_alert(self, alert_id: int) -> None:
+    """Deliver an alert, trying again with growing waits after a network error or a 5xx.
+
+    In-process (the embedded default) no worker comes back later, so the tries follow at once,
+    as Celery's own eager retries would."""
+    while (wait := alerts.alert_deliver(alert_id=alert_id)) is not None:
+        if not self.request.is_eager:
+            raise self.retry(countdown=wait)
+
+
+@shared_task(**OPTIONS)
+def sweep_alerts() -> int:
+    """Send again the alerts whose message was lost."""
+    alert_ids = alerts.stalled_alerts(now=timezone.now(), limit=settings.TRACEWATCH_SWEEP_LIMIT)
+    for alert_id in alert_ids:
+        enqueue(send_alert, alert_id)
+    return len(alert_ids)

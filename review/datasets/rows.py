@@ -252,6 +252,26 @@ def latest_decisions(trace_ids: Iterable[int]) -> dict[tuple[int, int | None], t
     return latest
 
 
+def item_final_label(*, trace_id: int, segment_id: int | None) -> tuple[FinalLabel, int] | None:
+    """One item's final label as an export would give it, and how many people labeled it;
+    None when nobody has."""
+    latest: dict[int, LatestLabel] = {}
+    rows = (
+        Label.objects.filter(trace_id=trace_id, segment_id=segment_id)
+        .order_by("author_id", "-revision", "-pk")
+        .values_list(
+            "author_id", "verdict", "category__slug", "severity", "note", "created_at", "queue_id"
+        )
+    )
+    for author_id, *rest in rows:
+        latest.setdefault(author_id, LatestLabel(author_id, *rest))
+    if not latest:
+        return None
+    decision = latest_decisions([trace_id]).get((trace_id, segment_id))
+    labels = list(latest.values())
+    return final_label(labels, decision), len(labels)
+
+
 def _keep(item: Item, filters: Filters) -> bool:
     final = item.final
     assert final is not None

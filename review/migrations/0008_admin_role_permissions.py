@@ -1,14 +1,11 @@
 """What the admin role may do in the admin: the taxonomy, queues, sources and tokens, and reading
 what people and ingest stored. Detectors check the role themselves (``detection.admin``).
-
-Permissions are made after migrations run, so a fresh database has none yet: they are made here
-first, as Django's ``post_migrate`` would.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-ADMIN = "admin"
+from review.migrations._grants import admin_grants
+
 GRANTS = {
     ("review", "category"): ("add", "change", "delete", "view"),
     ("review", "queue"): ("add", "change", "delete", "view"),
@@ -23,34 +20,7 @@ GRANTS = {
     ("traces", "segment"): ("view",),
 }
 
-
-def granted(apps, alias: str) -> list:
-    Permission = apps.get_model("auth", "Permission")
-    permissions = []
-    for (app_label, model), actions in GRANTS.items():
-        permissions += Permission.objects.using(alias).filter(
-            content_type__app_label=app_label,
-            codename__in=[f"{action}_{model}" for action in actions],
-        )
-    return permissions
-
-
-def grant(apps, schema_editor) -> None:
-    alias = schema_editor.connection.alias
-    for app_label in {app for app, _ in GRANTS}:
-        config = apps.get_app_config(app_label)
-        config.models_module = True
-        create_permissions(config, verbosity=0, using=alias, apps=apps)
-        config.models_module = None
-    group, _ = apps.get_model("auth", "Group").objects.using(alias).get_or_create(name=ADMIN)
-    group.permissions.add(*granted(apps, alias))
-
-
-def revoke(apps, schema_editor) -> None:
-    alias = schema_editor.connection.alias
-    group = apps.get_model("auth", "Group").objects.using(alias).filter(name=ADMIN).first()
-    if group is not None:
-        group.permissions.remove(*granted(apps, alias))
+grant, revoke = admin_grants(GRANTS)
 
 
 class Migration(migrations.Migration):

@@ -34,6 +34,9 @@ def test_a_member_of_the_admin_group_reaches_the_admin(admin_user):
         "admin:traces_source_changelist",
         "admin:review_label_changelist",
         "admin:review_datasetversion_changelist",
+        "admin:review_alertrule_changelist",
+        "admin:review_alertrule_add",
+        "admin:review_alert_changelist",
     ],
 )
 def test_admins_open_every_page_the_readme_gives_them(admin_user, url):
