@@ -42,6 +42,6 @@ def remove(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("review", "0008_admin_role_permissions")]
+    dependencies = [("review", "0012_alerts")]
 
     operations = [migrations.RunPython(add, remove)]
