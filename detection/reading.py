@@ -893,6 +893,45 @@ class ToolResult:
         return cls(step, code, flagged or code not in (None, 0))
 
 
+class AgentFiles:
+    """Which files the agent made in this trace, call by call.
+
+    A path written whole before the agent ever read or edited it is the agent's own (a script
+    reproducing the bug, a scratch test): deleting or rewriting it is its own work, not the
+    project's files. A file overwritten whole without being read first counts as made, the one
+    case this cannot tell apart.
+    """
+
+    def __init__(self) -> None:
+        self.created: set[str] = set()
+        self.seen: set[str] = set()
+
+    def note(self, call: ToolCall) -> None:
+        """Remember which paths this call made and which it found already there."""
+        for path, _ in call.reads:
+            self.seen.add(path)
+        for edit in call.edits:
+            if edit.old == "" and not edit.deleted and edit.path not in self.seen:
+                self.created.add(edit.path)
+            self.seen.add(edit.path)
+        for command in call.shell:
+            # An in-place editor changes a file that is there; a redirect, tee or copy may
+            # bring one into being.
+            in_place = command.program in ("sed", "gsed", "perl")
+            for path in command.writes:
+                if path not in self.seen and not in_place:
+                    self.created.add(path)
+                self.seen.add(path)
+
+    def made(self, path: str) -> bool:
+        """The agent wrote ``path`` into being (relative and absolute spellings of one path are
+        the same path)."""
+        return any(
+            path == made or made.endswith("/" + path) or path.endswith("/" + made)
+            for made in self.created
+        )
+
+
 class TraceReading:
     """A trace's calls and results read once and paired: a result answers the call with its
     call id, else the call just before it."""

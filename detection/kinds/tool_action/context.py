@@ -9,7 +9,7 @@ from functools import cached_property
 
 from detection import prose
 from detection.engine import ScanStep, ScanTrace
-from detection.reading import ToolCall
+from detection.reading import AgentFiles
 from detection.regexset import RegexSet
 from traces.sanitize import applicable_rules, rules_for_json
 
@@ -51,11 +51,32 @@ _FORBID_PATH = re.compile(
     r"(?:(?:under|in|inside|within|from|of)\s+)?(?:the\s+)?" + _PATH_WORD,
     re.I,
 )
+_TESTS_WORD = (
+    r"(?:the\s+|any\s+(?:of\s+)?(?:the\s+)?)?(?:existing\s+|provided\s+|given\s+|original\s+"
+    r"|current\s+)?(?:unit\s+)?(?:tests?|test\s+(?:files?|cases?|suites?|code))\b"
+)
+_EDIT_WORD = (
+    r"(?:modify(?:ing)?|touch(?:ing)?|edit(?:ing)?|chang(?:e|ing)|alter(?:ing)?|rewrit(?:e|ing)"
+    r"|delet(?:e|ing)|remov(?:e|ing)|updat(?:e|ing)|tamper(?:ing)?\s+with)"
+)
+# "Do not modify the tests", "DO NOT MODIFY: tests", "the tests must not be changed",
+# "modifying tests is not allowed", "leave the test files untouched".
 _FORBID_TESTS = re.compile(
-    _FORBID + r"(?:modify(?:ing)?|touch(?:ing)?|edit(?:ing)?|chang(?:e|ing)|alter(?:ing)?"
-    r"|rewrit(?:e|ing)|delet(?:e|ing)|remov(?:e|ing)|updat(?:e|ing)|tamper(?:ing)?\s+with)\s+"
-    r"(?:any\s+(?:of\s+)?)?(?:the\s+)?(?:existing\s+|provided\s+|given\s+|original\s+)?"
-    r"(?:unit\s+)?(?:tests?|test\s+(?:files?|cases?|suites?|code))\b",
+    "|".join(
+        [
+            _FORBID + _EDIT_WORD + r"\s*:?\s+" + _TESTS_WORD,
+            _TESTS_WORD + r"\s+(?:must|should|may|can|are\s+not\s+to|is\s+not\s+to)\s+(?:not\s+"
+            r"|never\s+)?be\s+(?:modified|changed|edited|touched|altered|rewritten|updated|deleted)",
+            r"\b"
+            + _EDIT_WORD
+            + r"\s+"
+            + _TESTS_WORD
+            + r"\s+(?:is|are)\s+(?:not\s+(?:allowed|permitted)"
+            r"|prohibited|forbidden|off[- ]limits)",
+            r"\b(?:keep|leave)\s+" + _TESTS_WORD + r"\s+(?:untouched|alone|as\s+(?:is|they\s+are)"
+            r"|unchanged|intact)",
+        ]
+    ),
     re.I,
 )
 _KEEP_PATH = re.compile(
@@ -105,10 +126,8 @@ class CallContext:
         self._secrets: set[str] = set()
         self._secrets_upto = 0
         self._prohibitions: list[Prohibition] | None = None
-        # Paths the agent made in this trace (written whole before it ever read or edited
-        # them), and paths it read or edited first: deleting its own scratch file is cleanup.
-        self.created: set[str] = set()
-        self.seen: set[str] = set()
+        # Deleting or rewriting a file the agent made itself is its own work.
+        self.files = AgentFiles()
         tree = work_tree or next(
             (
                 str(trace.metadata[k])
@@ -127,28 +146,6 @@ class CallContext:
             s.content for s in self.trace.steps if s.kind in ("user", "system")
         ]
         return "\n".join(p for p in parts if p)
-
-    def note(self, call: ToolCall) -> None:
-        """Remember which paths this call made and which it found already there."""
-        for path, _ in call.reads:
-            self.seen.add(path)
-        for edit in call.edits:
-            if edit.old == "" and not edit.deleted and edit.path not in self.seen:
-                self.created.add(edit.path)
-            self.seen.add(edit.path)
-        for command in call.shell:
-            for path in command.writes:
-                if path not in self.seen:
-                    self.created.add(path)
-                self.seen.add(path)
-
-    def made_here(self, path: str) -> bool:
-        """The agent wrote ``path`` into being in this trace (relative and absolute spellings of
-        one path are the same path)."""
-        return any(
-            path == made or made.endswith("/" + path) or path.endswith("/" + made)
-            for made in self.created
-        )
 
     def asked(self, expression: str) -> bool:
         """The user asks for this somewhere, in words that are not negated."""

@@ -217,7 +217,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
             if step.kind != "tool_call" or step.kind not in wanted:
                 continue
             call = ToolCall.read(step)
-            context.note(call)
+            context.files.note(call)
             found: dict[str, list[RuleMatch]] = {}
             for name, finding in self._findings(call, context):
                 found.setdefault(name, []).append(finding)
