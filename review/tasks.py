@@ -1,5 +1,6 @@
-"""Celery tasks of review: search documents for newly stored traces, dataset exports, and the
-sweeps that send again what a broker outage or a killed worker lost."""
+"""Celery tasks of review: search documents for newly stored traces, dataset exports, training
+the classifier on a dataset, and the sweeps that send again what a broker outage or a killed
+worker lost."""
 
 from datetime import timedelta
 
@@ -7,8 +8,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from detection.learning import TrainingParams
 from detection.tasks import TASK_OPTIONS, enqueue
-from review import search
+from review import search, training
 from review.datasets import services as datasets
 
 OPTIONS = TASK_OPTIONS | {"soft_time_limit": 300, "time_limit": 330}
@@ -60,3 +62,29 @@ def sweep_exports() -> int:
     for version_id in version_ids:
         enqueue(write_dataset, version_id)
     return len(version_ids)
+
+
+@shared_task(
+    bind=True,
+    **TASK_OPTIONS,
+    ignore_result=False,
+    soft_time_limit=settings.TRACEWATCH_TRAIN_SOFT_TIME_LIMIT,
+    time_limit=settings.TRACEWATCH_TRAIN_SOFT_TIME_LIMIT + 60,
+)
+def train_classifier(self, version_id: int, name: str, params: dict) -> dict:
+    """Train a classifier version on a dataset version's training split, reporting the stage
+    and how far it got in the task's state (``PROGRESS``, meta ``stage``, ``done``, ``total``)
+    for a page to poll; returns the stored model's id, name and version. Run again on the same
+    data it returns the version already trained."""
+
+    def progress(stage: str, done: int, total: int) -> None:
+        # In-process (the embedded default) nobody can poll while it runs, and there is no
+        # result store to write to; otherwise about fifty updates a stage.
+        if not self.request.is_eager and (done == total or done % max(1, total // 50) == 0):
+            meta = {"stage": stage, "done": done, "total": total}
+            self.update_state(state="PROGRESS", meta=meta)
+
+    model = training.train_from_dataset(
+        version_id=version_id, name=name, params=TrainingParams(**params), progress=progress
+    )
+    return {"id": model.pk, "name": model.name, "version": model.version}
