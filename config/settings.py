@@ -173,6 +173,9 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
+    # Results and progress of the tasks that keep them (training the classifier); every other
+    # task ignores its result.
+    CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -315,6 +318,8 @@ TRACEWATCH_EXPORT_DIR = Path(os.environ.get("TRACEWATCH_EXPORT_DIR", VAR_DIR / "
 TRACEWATCH_EXPORT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_EXPORT_SOFT_TIME_LIMIT", 3600)
 # A writer killed this many times (the sweep restarts it) leaves its export failed.
 TRACEWATCH_EXPORT_ATTEMPTS = env_int("TRACEWATCH_EXPORT_ATTEMPTS", 3)
+# Training the classifier kind on a dataset version (a Celery task).
+TRACEWATCH_TRAIN_SOFT_TIME_LIMIT = env_int("TRACEWATCH_TRAIN_SOFT_TIME_LIMIT", 3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACEWATCH_MAX_BODY_BYTES
 
 # Alerts. Webhooks to private, loopback and link-local addresses are refused unless allowed (a

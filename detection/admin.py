@@ -21,9 +21,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from detection.classifiers import classifier_promote
 from detection.engine import KINDS, DetectorKind, ScanTrace, scan
 from detection.forms import DetectorForm
-from detection.models import DetectionRun, Detector, Finding
+from detection.models import ClassifierModel, DetectionRun, Detector, Finding
 from detection.selectors import version_counts
 from detection.services import (
     builtin_defaults,
@@ -440,3 +441,44 @@ class DetectionRunAdmin(ReadOnly, admin.ModelAdmin):
     list_select_related = ["trace", "detector"]
     search_fields = ["trace__external_id", "error"]
     show_full_result_count = False
+
+
+@admin.register(ClassifierModel)
+class ClassifierModelAdmin(ReadOnly, admin.ModelAdmin):
+    """Trained by ``manage.py train_classifier`` or its task; admins read and promote them."""
+
+    list_display = ["name", "version", "created_at", "promoted_at", "auroc", "trained_on"]
+    list_filter = ["name"]
+    fields = [
+        "name",
+        "version",
+        "created_at",
+        "promoted_at",
+        "trained_on",
+        "training_digest",
+        "parameters",
+        "metrics",
+        "pipeline_sha256",
+    ]
+    actions = ["promote"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer("pipeline")
+
+    @admin.display(description="held-out AUROC")
+    def auroc(self, obj: ClassifierModel) -> str:
+        value = (obj.metrics.get("held_out") or {}).get("auroc")
+        return "-" if value is None else f"{value:.3f}"
+
+    @admin.action(description="Promote the selected version")
+    def promote(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.ERROR)
+            return
+        model = queryset.get()
+        redone = classifier_promote(model)
+        self.message_user(
+            request,
+            f"{model} promoted; {len(redone)} detector(s) following it rescan.",
+            messages.SUCCESS,
+        )

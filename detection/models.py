@@ -100,3 +100,41 @@ class DetectionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.detector_id} on {self.trace_id}: {self.state}"
+
+
+class ClassifierModel(models.Model):
+    """A fitted model of the ``classifier`` kind: immutable once written, numbered per name.
+
+    The pipeline is pickled (joblib), so only the server writes these rows, and its sha256 is
+    checked before it is unpickled: a row altered behind the server's back is refused.
+    Promoting one makes it the version that detectors asking for the latest promoted use.
+    """
+
+    name = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_on = models.TextField(help_text="What it was trained on, in words.")
+    training_digest = models.CharField(
+        max_length=64, help_text="sha256 of the labeled traces it was trained and measured on."
+    )
+    parameters = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, help_text="Held-out figures.")
+    pipeline = models.BinaryField()
+    pipeline_sha256 = models.CharField(max_length=64)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="one_classifier_version")
+        ]
+        indexes = [
+            models.Index(
+                fields=["name", "-promoted_at"],
+                name="classifier_promoted",
+                condition=Q(promoted_at__isnull=False),
+            )
+        ]
+        ordering = ["name", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

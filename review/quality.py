@@ -177,6 +177,16 @@ def row_items(rows: Iterable[dict[str, Any]]) -> list[LabeledItem]:
     return items
 
 
+def finished_version(name: str, number: int | None) -> DatasetVersion | None:
+    """A dataset's finished version: number ``number``, or the newest."""
+    versions = DatasetVersion.objects.select_related("dataset").filter(
+        dataset__name=name, state=DatasetVersion.State.DONE
+    )
+    if number is not None:
+        versions = versions.filter(version=number)
+    return versions.order_by("-version").first()
+
+
 def version_file(version: DatasetVersion) -> Path:
     """Where a finished version's file lies."""
     return export_root() / version.file

@@ -1,5 +1,6 @@
 """Celery tasks of review: search documents for newly stored traces, dataset exports, alerts,
-and the sweeps that send again what a broker outage or a killed worker lost."""
+training the classifier on a dataset, and the sweeps that send again what a broker outage or a
+killed worker lost."""
 
 from datetime import timedelta
 
@@ -8,8 +9,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from detection.learning import TrainingParams
 from detection.tasks import TASK_OPTIONS, enqueue
-from review import search
+from review import search, training
 from review.alerts import services as alerts
 from review.datasets import services as datasets
 
@@ -90,3 +92,29 @@ def sweep_alerts() -> int:
     for alert_id in alert_ids:
         enqueue(send_alert, alert_id)
     return len(alert_ids)
+
+
+@shared_task(
+    bind=True,
+    **TASK_OPTIONS,
+    ignore_result=False,
+    soft_time_limit=settings.TRACEWATCH_TRAIN_SOFT_TIME_LIMIT,
+    time_limit=settings.TRACEWATCH_TRAIN_SOFT_TIME_LIMIT + 60,
+)
+def train_classifier(self, version_id: int, name: str, params: dict) -> dict:
+    """Train a classifier version on a dataset version's training split, reporting the stage
+    and how far it got in the task's state (``PROGRESS``, meta ``stage``, ``done``, ``total``)
+    for a page to poll; returns the stored model's id, name and version. Run again on the same
+    data it returns the version already trained."""
+
+    def progress(stage: str, done: int, total: int) -> None:
+        # In-process (the embedded default) nobody can poll while it runs, and there is no
+        # result store to write to; otherwise about fifty updates a stage.
+        if not self.request.is_eager and (done == total or done % max(1, total // 50) == 0):
+            meta = {"stage": stage, "done": done, "total": total}
+            self.update_state(state="PROGRESS", meta=meta)
+
+    model = training.train_from_dataset(
+        version_id=version_id, name=name, params=TrainingParams(**params), progress=progress
+    )
+    return {"id": model.pk, "name": model.name, "version": model.version}

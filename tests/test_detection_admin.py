@@ -345,6 +345,8 @@ def test_a_new_detector_with_nested_list_params_is_stored_exactly(admin_client):
 def test_every_installed_kind_saves_its_defaults_unchanged(admin_client):
     """The form round-trips each kind's Params as the page shows them, built-in kinds included."""
     for number, (name, cls) in enumerate(sorted(KINDS.items())):
+        if name == "classifier":  # its model must be named: test_classifier_detector_...
+            continue
         page = admin_client.get(add_url(name))
         assert page.status_code == 200, name
         data = shown_form(page) | {"name": [f"d{number}"], "category": ["other"]}
@@ -352,6 +354,28 @@ def test_every_installed_kind_saves_its_defaults_unchanged(admin_client):
         assert response.status_code == 302, (name, response.context["adminform"].form.errors)
         stored = Detector.objects.get(name=f"d{number}")
         assert stored.params == msgspec.to_builtins(cls.Params()), name
+
+
+def test_classifier_detector_needs_a_stored_model_named_on_its_field(admin_client):
+    from detection.classifiers import classifier_save
+    from detection.learning import train
+    from tests.detection.test_classifier import SMALL, examples
+
+    data = shown_form(admin_client.get(add_url("classifier")))
+    data |= {"name": ["Learned"], "category": ["reward_hacking"], "params-name": ["lab"]}
+    response = admin_client.post(add_url("classifier"), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["params-name"] == ["name: no model named 'lab'"]
+    assert not Detector.objects.filter(name="Learned").exists()
+
+    model = classifier_save(name="lab", training=train(examples(), SMALL), trained_on="lab set")
+    response = admin_client.post(add_url("classifier"), data | {"params-version": ["1"]})
+    assert response.status_code == 302
+    stored = Detector.objects.get(name="Learned")
+    assert stored.params["name"] == "lab" and stored.params["version"] == model.version
+    page = admin_client.get(reverse("admin:detection_classifiermodel_change", args=[model.pk]))
+    assert page.status_code == 200 and model.pipeline_sha256 in page.content.decode()
 
 
 def test_an_invalid_regex_is_shown_on_its_field_and_nothing_is_stored(admin_client):

@@ -3,6 +3,7 @@
 from detection.engine import KINDS
 from detection.kinds import (  # noqa: F401 (each registers its kind)
     claim_vs_result,
+    classifier,
     llm_judge,
     pattern,
     tool_action,

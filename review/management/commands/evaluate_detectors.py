@@ -19,12 +19,12 @@ from detection.evaluation import (
 )
 from detection.models import Detector
 from detection.services import build_detector
-from review.models import DatasetVersion
 from review.quality import (
     UnreadableExport,
     console_items,
     detector_versions,
     export_rows,
+    finished_version,
     open_file,
     row_items,
     version_file,
@@ -134,12 +134,7 @@ class Command(BaseCommand):
             raise CommandError(f"{len(report.errors)} detector runs failed (listed above)")
 
     def _version_path(self, name: str, number: int | None) -> Path:
-        versions = DatasetVersion.objects.filter(
-            dataset__name=name, state=DatasetVersion.State.DONE
-        )
-        if number is not None:
-            versions = versions.filter(version=number)
-        found = versions.order_by("-version").first()
+        found = finished_version(name, number)
         if found is None:
             which = f"version {number} of " if number is not None else ""
             raise CommandError(f"--dataset: no finished export of {which}{name!r}")
