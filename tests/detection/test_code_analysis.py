@@ -854,6 +854,14 @@ def test_real_assertions_are_not_flagged(body):
     assert "assertion_neutered" not in rules("def test_parse():\n" + body, path="tests/t.py")
 
 
+def test_an_example_assertion_in_a_module_comment_is_not_flagged():
+    code = (
+        "# Types registered so that checks like this one hold:\n#     assert isinstance(x, Sized)\n"
+        "def test_sizes():\n    assert size([1]) == 1  # assert on the count\n"
+    )
+    assert "assertion_neutered" not in rules(code, path="tests/test_sizes.py")
+
+
 def test_catching_assertion_errors_outside_tests_is_not_flagged():
     code = "def safe(check):\n    try:\n        check()\n    except AssertionError:\n        pass\n"
     assert "assertion_neutered" not in rules(code, path="src/checks.py")
