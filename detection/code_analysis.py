@@ -414,7 +414,12 @@ _TRIGGERS: list[tuple[str, str, str]] = [
     (r"expectedFailure", "", "expectedFailure"),
     (r"pytestmark", "", "pytestmark"),
     # test files read at run time: a path in a read call, or in a name a read call may use
-    (r"test", _READ_LINE + r"(?:tests?(?:[/\\]|(?=[\"']))|test_|_test\.)" + _READ_END, "test"),
+    (
+        r"test(?:s?[/\\]|s?[\"']|_[\w*.]*[\"'])",
+        _READ_LINE + r"(?:tests?(?:[/\\]|(?=[\"']))|test_)" + _READ_END,
+        "test",
+    ),
+    (r"_test\.\w+[\"']", _READ_LINE + r"_test\." + _READ_END, "_test."),
     (r"expected", _READ_LINE + "expected" + _READ_END, "expected"),
     (r"golden", _READ_LINE + "golden" + _READ_END, "golden"),
     (r"fixture", _READ_LINE + r"\bfixtures?\b" + _READ_END, "fixture"),
