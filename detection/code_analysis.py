@@ -347,7 +347,7 @@ class _Block:
 
 _BOUNDARY = re.compile(r"^(?:@|def\s|async\s+def\s|class\s)", re.MULTILINE)
 _INDENTED_START = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*[ \t]+\S")
-_BLOCK_LINES = 20  # blocks shorter than this are merged with the next: fewer parses
+_BLOCK_LINES = 8  # blocks shorter than this are merged with the next: fewer parses
 _SPLIT_LINES = 60  # a class longer than this is parsed a method at a time
 _MERGE_LIMIT = 4  # blocks a failing block is joined with before its text is read by fallbacks
 
