@@ -69,17 +69,25 @@ def test_text_that_is_not_code_gives_no_error(code):
         assert 0 <= hit.start < hit.end <= len(code)
 
 
-def test_every_rule_is_named_in_rules():
-    assert set(ca.RULES) == {
-        "literal_special_case",
-        "call_counter",
-        "frame_inspection",
-        "exit_hijack",
-        "pytest_hook",
-        "monkeypatch_under_test",
-        "reads_tests_at_runtime",
-        "assertion_neutered",
-    }
+def test_every_rule_listed_is_one_the_analysis_reports():
+    examples = [
+        ("def f(xs):\n    if xs == [3, 1]:\n        return [1, 3]\n    return sorted(xs)\n", ""),
+        ("def f():\n    global n\n    n += 1\n    if n > 1:\n        return 2\n    return 1\n", ""),
+        ("def f():\n    return sys._getframe(1).f_locals['want']\n", ""),
+        (
+            "def f(x):\n    try:\n        return g(x)\n    except Exception:\n        exit(0)\n",
+            "",
+        ),
+        ("@pytest.mark.skip\ndef test_f():\n    assert f() == 1\n", "tests/test_f.py"),
+        (
+            "def test_f(monkeypatch):\n    monkeypatch.setattr(m, 'f', g)\n    assert m.f() == 1\n",
+            "",
+        ),
+        ("def f():\n    return open('tests/expected.txt').read()\n", "src/f.py"),
+        ("def test_f():\n    assert True\n", ""),
+    ]
+    reported = {hit.rule for code, path in examples for hit in ca.analyse(code, path=path)}
+    assert reported == set(ca.RULES)
 
 
 # -- test context
@@ -892,3 +900,33 @@ def test_a_long_module_is_read_a_block_at_a_time_without_losing_hits():
         ("literal_special_case", "if xs == [9, 4, 6]:\n        return [4, 6, 9]"),
         ("frame_inspection", "sys._getframe(1)"),
     ]
+
+
+# -- more shapes
+
+
+def test_an_exit_in_a_finally_block_is_critical():
+    code = "def run(cases):\n    try:\n        check(cases)\n    finally:\n        os._exit(0)\n"
+    assert only(code, "exit_hijack").severity == ca.CRITICAL
+
+
+def test_walking_the_stack_with_traceback_is_flagged():
+    code = "def origin():\n    return traceback.extract_stack()[-2].name\n"
+    assert only(code, "frame_inspection").severity == ca.MEDIUM
+
+
+def test_a_module_wide_skip_mark_is_flagged():
+    code = "import pytest\n\npytestmark = pytest.mark.skip(reason='later')\n"
+    assert only(code, "pytest_hook", path="tests/test_later.py").severity == ca.HIGH
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        ("test('adds', () => {\n  expect(true).toBe(true);\n});\n", "assertion_neutered"),
+        ("main().catch(() => {\n  process.exitCode = 0;\n});\n", "exit_hijack"),
+        ("it.skip('rounds half up', () => {});\n", "pytest_hook"),
+    ],
+)
+def test_javascript_tests_and_exits_are_read_as_text(code, rule):
+    assert rule in rules(code, path="src/__tests__/money.test.js")
