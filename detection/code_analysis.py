@@ -339,10 +339,11 @@ class _Block:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 self.functions.append(node)
                 inner = node
-            for child in ast.iter_child_nodes(node):
+            children = list(ast.iter_child_nodes(node))
+            for child in children:
                 self.parents[child] = node
-                stack.append((child, inner))
-        self.nodes.reverse()  # roughly source order, which rules report in
+            # Pushed last first, so nodes come off the stack in source order.
+            stack.extend((child, inner) for child in reversed(children))
 
 
 _BOUNDARY = re.compile(r"^(?:@|def\s|async\s+def\s|class\s)", re.MULTILINE)
