@@ -379,6 +379,17 @@ def test_state_kept_across_calls_and_branched_on_is_flagged(code):
             _cache[key] = fetch(key)
             return _cache[key]
         """,
+        # a record of inputs already seen, keyed by the input
+        """
+        _seen = set()
+
+        def first_time(name):
+            global _seen
+            if name in _seen:
+                return False
+            _seen.add(name)
+            return True
+        """,
         # a lazy singleton
         """
         _client = None
