@@ -10,9 +10,10 @@ Scan throughput: a deterministic corpus of realistic traces is built in memory f
 demo traces' own text: reasoning sentences (200 to 1,500 characters a step), tool calls with
 their arguments as pretty-printed JSON the way ingest stores them (edits padded to 500 to 3,000),
 output lines (500 to 6,000), final messages; one step in a hundred carries something a rule
-should flag. Each default rule detector (pattern, tool_action, claim_vs_result, built from its
-``DEFAULT``) then scans every trace on one core. MB/s is corpus megabytes (all step text) over
-the process CPU time of the fastest of ``--repeat`` scans, for each kind and for the whole pack.
+should flag. Each default rule detector (pattern, tool_action, claim_vs_result, code_analysis,
+built from its ``DEFAULT``) then scans every trace on one core. MB/s is corpus megabytes (all
+step text) over the process CPU time of the fastest of ``--repeat`` scans, for each kind and for
+the whole pack.
 """
 
 import argparse
@@ -132,10 +133,10 @@ def corpus(megabytes: float, steps: int, seed: int) -> tuple[list[ScanTrace], in
 
 
 def default_pack() -> dict[str, DetectorKind]:
-    from detection.kinds import claim_vs_result, pattern, tool_action
+    from detection.kinds import claim_vs_result, code, pattern, tool_action
 
     detectors = {}
-    for module in (pattern, tool_action, claim_vs_result):
+    for module in (pattern, tool_action, claim_vs_result, code):
         default = module.DEFAULT
         detectors[default["kind"]] = build(
             default["kind"],

@@ -38,11 +38,11 @@ from detection.evaluation import (  # noqa: E402
     read_labeled,
     scanned_items,
 )
-from detection.kinds import claim_vs_result, pattern, tool_action  # noqa: E402
+from detection.kinds import claim_vs_result, code, pattern, tool_action  # noqa: E402
 
 CORPUS = ROOT / "var" / "corpus"
 PROVENANCE = ROOT / "bench" / "corpus" / "provenance.json"
-OFFLINE_DEFAULTS = (pattern.DEFAULT, tool_action.DEFAULT, claim_vs_result.DEFAULT)
+OFFLINE_DEFAULTS = (pattern.DEFAULT, tool_action.DEFAULT, claim_vs_result.DEFAULT, code.DEFAULT)
 
 
 def candidates() -> list[Candidate]:

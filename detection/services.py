@@ -269,9 +269,15 @@ def save_detector(detector: Detector, *, changed: Iterable[str]) -> None:
 
 def builtin_defaults() -> dict[str, dict[str, Any]]:
     """The built-in detectors' configurations as this release defines them, by name."""
-    from detection.kinds import claim_vs_result, llm_judge, pattern, tool_action
+    from detection.kinds import claim_vs_result, code, llm_judge, pattern, tool_action
 
-    defaults = (pattern.DEFAULT, tool_action.DEFAULT, claim_vs_result.DEFAULT, llm_judge.DEFAULT)
+    defaults = (
+        pattern.DEFAULT,
+        tool_action.DEFAULT,
+        claim_vs_result.DEFAULT,
+        code.DEFAULT,
+        llm_judge.DEFAULT,
+    )
     return {default["name"]: default for default in defaults}
 
 

@@ -17,7 +17,13 @@ pytestmark = pytest.mark.django_db
 
 def test_one_detector_of_each_kind_is_seeded_and_the_judge_waits_for_an_endpoint():
     seeded = {d.kind: d for d in Detector.objects.all()}
-    assert set(seeded) == {"pattern", "tool_action", "claim_vs_result", "llm_judge"}
+    assert set(seeded) == {
+        "pattern",
+        "tool_action",
+        "claim_vs_result",
+        "code_analysis",
+        "llm_judge",
+    }
     assert [k for k, d in sorted(seeded.items()) if not d.enabled] == ["llm_judge"]
 
 
