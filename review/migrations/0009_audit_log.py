@@ -4,7 +4,8 @@ On PostgreSQL a trigger refuses every UPDATE and DELETE of an entry, whoever sen
 is left alone: it is how ``manage.py flush`` (and the test suite between tests) empties a
 database, and it needs the table's owner. On SQLite a trigger refuses UPDATE; DELETE stays open
 there because Django empties SQLite tables with DELETE, and a file on the user's own disk is no
-defence against its owner anyway.
+defence against its owner anyway. A later migration that alters this table makes SQLite rebuild
+it, which drops the trigger: such a migration creates it again.
 """
 
 import django.db.models.deletion

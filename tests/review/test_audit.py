@@ -34,19 +34,16 @@ ADDRESS = "203.0.113.7"
 TRACE_TEXT = "the test only checks the exit code"
 
 
-class Recorded(list):
-    """The entries written inside a ``recorded()`` block, oldest first."""
-
-
 @contextmanager
-def recorded() -> Iterator[Recorded]:
+def recorded() -> Iterator[list[AuditEntry]]:
+    """The entries written inside the block, oldest first."""
     last = AuditEntry.objects.aggregate(last=Max("id"))["last"] or 0
-    entries = Recorded()
+    entries: list[AuditEntry] = []
     yield entries
     entries.extend(AuditEntry.objects.filter(id__gt=last).order_by("id"))
 
 
-def only(entries: Recorded) -> AuditEntry:
+def only(entries: list[AuditEntry]) -> AuditEntry:
     assert len(entries) == 1, [(e.action, e.object_repr, e.detail) for e in entries]
     return entries[0]
 
