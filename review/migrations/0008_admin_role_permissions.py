@@ -24,10 +24,10 @@ GRANTS = {
 }
 
 
-def granted(apps, alias: str) -> list:
+def granted(apps, alias: str, grants: dict) -> list:
     Permission = apps.get_model("auth", "Permission")
     permissions = []
-    for (app_label, model), actions in GRANTS.items():
+    for (app_label, model), actions in grants.items():
         permissions += Permission.objects.using(alias).filter(
             content_type__app_label=app_label,
             codename__in=[f"{action}_{model}" for action in actions],
@@ -35,22 +35,31 @@ def granted(apps, alias: str) -> list:
     return permissions
 
 
-def grant(apps, schema_editor) -> None:
+def grant_to_admins(apps, schema_editor, grants: dict) -> None:
+    """Give the admin group ``grants``; later migrations granting more call this too."""
     alias = schema_editor.connection.alias
-    for app_label in {app for app, _ in GRANTS}:
+    for app_label in {app for app, _ in grants}:
         config = apps.get_app_config(app_label)
         config.models_module = True
         create_permissions(config, verbosity=0, using=alias, apps=apps)
         config.models_module = None
     group, _ = apps.get_model("auth", "Group").objects.using(alias).get_or_create(name=ADMIN)
-    group.permissions.add(*granted(apps, alias))
+    group.permissions.add(*granted(apps, alias, grants))
 
 
-def revoke(apps, schema_editor) -> None:
+def revoke_from_admins(apps, schema_editor, grants: dict) -> None:
     alias = schema_editor.connection.alias
     group = apps.get_model("auth", "Group").objects.using(alias).filter(name=ADMIN).first()
     if group is not None:
-        group.permissions.remove(*granted(apps, alias))
+        group.permissions.remove(*granted(apps, alias, grants))
+
+
+def grant(apps, schema_editor) -> None:
+    grant_to_admins(apps, schema_editor, GRANTS)
+
+
+def revoke(apps, schema_editor) -> None:
+    revoke_from_admins(apps, schema_editor, GRANTS)
 
 
 class Migration(migrations.Migration):

@@ -1,20 +1,19 @@
 """The audit log, readable by the admin role, and append-only in the database itself.
 
 On PostgreSQL a trigger refuses every UPDATE and DELETE of an entry, whoever sends it. TRUNCATE
-is left alone: it is how ``manage.py flush`` (and the test suite between tests) empties a
-database, and it needs the table's owner. On SQLite a trigger refuses UPDATE; DELETE stays open
-there because Django empties SQLite tables with DELETE, and a file on the user's own disk is no
-defence against its owner anyway. A later migration that alters this table makes SQLite rebuild
-it, which drops the trigger: such a migration creates it again.
+is left alone: it is how ``manage.py flush`` (and the test suite, between transactional tests)
+empties a database, and nothing in the application sends it. On SQLite a trigger refuses
+UPDATE; DELETE stays open there because Django empties SQLite tables with DELETE, and a file on
+the user's own disk is no defence against its owner anyway. A later migration that alters this
+table makes SQLite rebuild it, which drops the trigger: such a migration creates it again.
 """
+
+from importlib import import_module
 
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
-
-ADMIN = "admin"
 
 POSTGRES_APPEND_ONLY = """
 CREATE FUNCTION review_auditentry_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -55,30 +54,17 @@ def allow_changes(apps, schema_editor) -> None:
         schema_editor.execute(SQLITE_DROP)
 
 
-def _view_permission(apps, alias: str):
-    return (
-        apps.get_model("auth", "Permission")
-        .objects.using(alias)
-        .filter(content_type__app_label="review", codename="view_auditentry")
-    )
+# Admins read the log; nobody is given add, change or delete (the admin refuses them anyway).
+GRANTS = {("review", "auditentry"): ("view",)}
+admin_role = import_module("review.migrations.0008_admin_role_permissions")
 
 
 def grant_view(apps, schema_editor) -> None:
-    """Admins read the log; nobody is given add, change or delete (the admin refuses them)."""
-    alias = schema_editor.connection.alias
-    config = apps.get_app_config("review")
-    config.models_module = True
-    create_permissions(config, verbosity=0, using=alias, apps=apps)
-    config.models_module = None
-    group, _ = apps.get_model("auth", "Group").objects.using(alias).get_or_create(name=ADMIN)
-    group.permissions.add(*_view_permission(apps, alias))
+    admin_role.grant_to_admins(apps, schema_editor, GRANTS)
 
 
 def revoke_view(apps, schema_editor) -> None:
-    alias = schema_editor.connection.alias
-    group = apps.get_model("auth", "Group").objects.using(alias).filter(name=ADMIN).first()
-    if group is not None:
-        group.permissions.remove(*_view_permission(apps, alias))
+    admin_role.revoke_from_admins(apps, schema_editor, GRANTS)
 
 
 class Migration(migrations.Migration):
