@@ -178,6 +178,8 @@ class Tracked:
 
 
 def tracked_models() -> dict[type[models.Model], Tracked]:
+    """The configuration whose every save and delete is recorded (the user model is only known
+    once apps are loaded, hence a function)."""
     return {
         Detector: Tracked(ignored=frozenset({"created_at", "updated_at"})),
         Category: Tracked(),
@@ -199,14 +201,15 @@ def _values(instance: models.Model, fields: Iterable[models.Field]) -> dict[str,
 
 
 def _remember_before(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    """Read the row as stored before a save, to tell the fields the save changes."""
-    tracked = tracked_models()[sender]
-    update_fields = kwargs.get("update_fields")
+    """Read the row as stored before a save, to tell the fields the save changes. A save of named
+    fields (``update_fields``) writes only those, so only those are compared."""
     if kwargs.get("raw") or instance.pk is None:
         return
-    if update_fields is not None and set(update_fields) <= tracked.ignored:
-        return
-    fields = tracked.fields(sender)
+    fields = tracked_models()[sender].fields(sender)
+    if (update_fields := kwargs.get("update_fields")) is not None:
+        fields = [f for f in fields if f.name in update_fields or f.attname in update_fields]
+    if not fields:
+        return  # bookkeeping only: a login, a token's use
     stored = sender._default_manager.filter(pk=instance.pk).values(*(f.attname for f in fields))
     row = stored.first()
     if row is not None:
@@ -231,10 +234,12 @@ def _saved(sender: type[models.Model], instance: models.Model, **kwargs: Any) ->
         return
     tracked = tracked_models()[sender]
     before = instance.__dict__.pop(_BEFORE, None)
-    if not kwargs.get("created") and before is None:
-        return  # a save of bookkeeping fields only
-    after = _values(instance, tracked.fields(sender))
-    changed = changes(tracked, before or {}, after)
+    fields = tracked.fields(sender)
+    if not kwargs.get("created"):
+        if before is None:
+            return  # a save of bookkeeping fields only
+        fields = [field for field in fields if field.name in before]
+    changed = changes(tracked, before or {}, _values(instance, fields))
     if not changed:
         return
     if kwargs.get("created"):

@@ -408,6 +408,15 @@ def test_editing_the_taxonomy_in_the_admin_records_the_fields_changed(admin_user
     assert entry.detail == {"name": {"old": "Sandbagging", "new": "Sandbagging on purpose"}}
 
 
+def test_a_save_of_named_fields_records_only_those(labeler):
+    stale = User.objects.get(pk=labeler.pk)
+    User.objects.filter(pk=labeler.pk).update(first_name="Lena")  # changed behind its back
+    stale.is_active = False
+    with recorded() as entries:
+        stale.save(update_fields=["is_active"])
+    assert only(entries).detail == {"is_active": {"old": True, "new": False}}
+
+
 def test_a_save_that_changes_nothing_records_nothing():
     category = Category.objects.get(slug="sandbagging")
     with recorded() as entries:
