@@ -1,8 +1,13 @@
+import csv
+import json
 from dataclasses import dataclass
+from itertools import chain
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
@@ -10,7 +15,15 @@ from detection.admin import DetectorAdmin
 from detection.evaluation import Report, Score
 from detection.models import Detector
 from review.alerts.admin import AlertAdmin, AlertRuleAdmin  # noqa: F401 (registers them)
-from review.models import Assignment, Category, DatasetVersion, Decision, Label, Queue
+from review.models import (
+    Assignment,
+    AuditEntry,
+    Category,
+    DatasetVersion,
+    Decision,
+    Label,
+    Queue,
+)
 from review.quality import console_report
 
 
@@ -28,8 +41,8 @@ class QueueAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Labels, decisions and dataset versions are append-only or immutable: seen here, never
-    changed."""
+    """Labels, decisions, dataset versions and the audit log are append-only or immutable: seen
+    here, never changed, by anyone (superusers too)."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -67,6 +80,92 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
     list_filter = ["state", "format"]
     list_select_related = ["dataset", "created_by"]
     exclude = ["card"]
+
+
+class _Lines:
+    """A file-like target for ``csv.writer`` that hands back each line rather than keeping it."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+# A cell a spreadsheet would run as a formula is written as text (OWASP's "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+AUDIT_CSV_COLUMNS = [
+    "time",
+    "actor",
+    "actor_user_id",
+    "actor_token_id",
+    "address",
+    "action",
+    "object_type",
+    "object_id",
+    "object",
+    "detail",
+]
+
+
+def csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def audit_csv_row(entry: AuditEntry) -> list[str]:
+    values = [
+        entry.created_at.isoformat(),
+        entry.actor,
+        entry.actor_user_id,
+        entry.actor_token_id,
+        entry.address,
+        entry.action,
+        entry.object_type,
+        entry.object_id,
+        entry.object_repr,
+        json.dumps(entry.detail, ensure_ascii=False, sort_keys=True),
+    ]
+    return [csv_cell(value) for value in values]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit log: read, filtered and exported as CSV by admins, changed by nobody."""
+
+    list_display = ["created_at", "actor", "action", "object_type", "object_repr", "address"]
+    list_filter = ["action", "object_type", "actor_user", "actor_token"]
+    date_hierarchy = "created_at"
+    search_fields = ["actor", "object_repr", "=object_id", "address"]
+    show_full_result_count = False
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "export/",
+            self.admin_site.admin_view(self.export_view),
+            name="review_auditentry_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The entries the list shows with the same filters and search, every page of them."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            entries = self.get_changelist_instance(request).queryset
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("These filters do not apply to the audit log.")
+        writer = csv.writer(_Lines())
+        lines = chain(
+            [writer.writerow(AUDIT_CSV_COLUMNS)],
+            (writer.writerow(audit_csv_row(e)) for e in entries.iterator(chunk_size=2000)),
+        )
+        return StreamingHttpResponse(
+            lines,
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'},
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra = {"export_url": reverse("admin:review_auditentry_export")}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
 
 
 @dataclass

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from review.agreement import INTERVAL, Figure
 from review.dashboard import Agreement, cached_dashboard
 from review.datasets import services as datasets
-from review.datasets.download import ranged_file_response
+from review.datasets.download import recorded_download
 from review.datasets.spec import SpecError, parse_spec
 from review.models import Category, DatasetVersion, Label, Verdict
 from review.quality import console_report
@@ -236,7 +236,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         version = self.get_object()  # an id that is no number answers 404, as for retrieve
         if version.state != DatasetVersion.State.DONE:
             raise NotWritten(f"This export is {version.state}, not written: nothing to download.")
-        return ranged_file_response(request, version)
+        return recorded_download(request, version)
 
 
 class QualityScoreSerializer(serializers.Serializer):

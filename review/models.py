@@ -1,12 +1,16 @@
-"""What people decided: the taxonomy, queues, assignments, labels and adjudications.
+"""What people decided: the taxonomy, queues, assignments, labels and adjudications, and the
+audit trail of who did what.
 
-Labels and decisions are append-only: an edit is a new revision and the history stays.
+Labels, decisions and audit entries are append-only: an edit is a new revision and the history
+stays.
 """
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from traces.models import Segment, Severity, Step, Trace
 
@@ -422,3 +426,105 @@ class AlertDelivery(models.Model):
     def __str__(self) -> str:
         outcome = self.status_code or self.error[:40] or ("ok" if self.ok else "failed")
         return f"{self.channel} attempt {self.attempt} of {self.alert_id}: {outcome}"
+
+
+class AuditLogIsAppendOnly(PermissionDenied):
+    """Raised on any attempt to change or delete an audit entry through the application."""
+
+
+class AuditQuerySet(models.QuerySet):
+    """Bulk updates and deletes of the audit log are refused as single ones are."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogIsAppendOnly("Audit entries are never changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit entries are never deleted.")
+
+
+class AuditEntry(models.Model):
+    """One thing someone did: read a trace, labeled, adjudicated, exported, downloaded, or
+    changed the configuration. Append-only: the application refuses to change or delete an
+    entry, and on PostgreSQL so does a trigger on the table (migration 0009).
+
+    The actor is kept as a name beside its ids, and the ids carry no database constraint, so that
+    deleting a user or a token neither touches their entries nor is blocked by them.
+    """
+
+    class Action(models.TextChoices):
+        VIEW = "view", "viewed"
+        LABEL = "label", "labeled"
+        ADJUDICATE = "adjudicate", "adjudicated"
+        EXPORT = "export", "exported"
+        DOWNLOAD = "download", "downloaded"
+        CREATE = "create", "created"
+        CHANGE = "change", "changed"
+        REVOKE = "revoke", "revoked"
+        DELETE = "delete", "deleted"
+        GRANT = "grant", "granted a role"
+        WITHDRAW = "withdraw", "withdrew a role"
+
+    class ObjectType(models.TextChoices):
+        TRACE = "traces.trace", "trace"
+        LABEL = "review.label", "label"
+        DECISION = "review.decision", "decision"
+        DATASET_VERSION = "review.datasetversion", "dataset version"
+        DETECTOR = "detection.detector", "detector"
+        CATEGORY = "review.category", "category"
+        USER = "auth.user", "user"
+        TOKEN = "traces.apitoken", "API token"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(
+        max_length=150, help_text="The user's name, the token, or system for commands and tasks."
+    )
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_token = models.ForeignKey(
+        "traces.ApiToken",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=12, choices=Action.choices)
+    object_type = models.CharField(max_length=32, choices=ObjectType.choices)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    detail = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Fields changed with old and new values, or what was read or written; "
+        "never trace content or secrets.",
+    )
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["-created_at"], name="audit_by_time"),
+            models.Index(fields=["object_type", "object_id"], name="audit_by_object"),
+            models.Index(fields=["actor_user", "-created_at"], name="audit_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.get_action_display()} {self.object_repr}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit entries are never changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit entries are never deleted.")

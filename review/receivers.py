@@ -1,12 +1,14 @@
-"""Review reacts to the apps below it: stored or replaced traces get search documents, and new
-findings the alerts they call for."""
+"""Review reacts to the apps below it: stored or replaced traces get search documents, new
+findings the alerts they call for, and a trace read through the API goes into the audit log."""
 
 from typing import Any
 
 from detection.models import Finding
 from detection.tasks import enqueue
 from review.alerts.services import alert_findings
+from review.audit import record_view
 from review.tasks import index_for_search
+from traces.models import Trace
 
 
 def queue_search_index(sender: Any, trace_ids: list[int], **kwargs: Any) -> None:
@@ -15,3 +17,7 @@ def queue_search_index(sender: Any, trace_ids: list[int], **kwargs: Any) -> None
 
 def alert_on_findings(sender: Any, trace_id: int, findings: list[Finding], **kwargs: Any) -> None:
     alert_findings(trace_id=trace_id, findings=findings)
+
+
+def audit_api_read(sender: Any, trace: Trace, **kwargs: Any) -> None:
+    record_view(trace, via="api")

@@ -13,10 +13,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from review.alerts.services import alert_label, watching_labels
-from review.models import Assignment, Category, Decision, Label, Queue
+from review import audit
+from review.alerts.services import alert_label
+from review.models import Assignment, AuditEntry, Category, Decision, Label, Queue
 from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
 from traces.models import Segment, Trace
+
+Action = AuditEntry.Action
 
 # An assignment holds its item while submitted, or leased and not yet expired. An item is a
 # segment, or a whole trace for the assignments without a segment.
@@ -244,15 +247,9 @@ def save_label(
     queue: Queue | None = None,
 ) -> Label:
     """Record a label as a new revision of the author's judgement of the item, close the
-    author's assignment of it in ``queue``, and alert if the item's final label calls for it.
-
-    Without a queue, on a trace already in review, and with no alert rule on labels, that is one
-    statement, which commits on its own; otherwise its writes share a transaction."""
+    author's assignment of it in ``queue``, note it in the audit log and alert if the item's
+    final label calls for it, in one transaction."""
     first_review = trace.review_state == Trace.ReviewState.UNREVIEWED
-    if queue is None and not first_review and not watching_labels():
-        return _insert_revision(
-            author=author, trace=trace, segment=segment, label=label, queue=None
-        )
     with transaction.atomic():
         saved = _insert_revision(
             author=author, trace=trace, segment=segment, label=label, queue=queue
@@ -264,6 +261,7 @@ def save_label(
         if first_review:
             Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.IN_REVIEW)
             trace.review_state = Trace.ReviewState.IN_REVIEW
+        audit.record(Action.LABEL, saved, detail=judgement(saved, revision=saved.revision))
         alert_label(trace_id=trace.pk, segment_id=saved.segment_id)
         return saved
 
@@ -293,5 +291,19 @@ def decide(
             note=note,
         )
         Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.REVIEWED)
+        audit.record(Action.ADJUDICATE, decision, detail=judgement(decision))
         alert_label(trace_id=trace.pk, segment_id=decision.segment_id)
         return decision
+
+
+def judgement(item: Label | Decision, **extra: object) -> dict[str, object]:
+    """What a label or decision said, for the audit log: everything but its note, which is a
+    person's free text about the trace."""
+    return {
+        "trace": item.trace_id,
+        "segment": item.segment_id,
+        "verdict": item.verdict,
+        "category": item.category.slug if item.category else None,
+        "severity": item.severity,
+        **extra,
+    }

@@ -32,6 +32,7 @@ from traces.serializers import (
     TraceSerializer,
 )
 from traces.services import IngestResult, SourceResolver, ingest_documents
+from traces.signals import trace_read
 
 # Failed lines listed one by one in a bulk answer; the summary counts the rest.
 LISTED_FAILURES = 100
@@ -197,6 +198,13 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(parameters=[TraceFilterSerializer])
     def list(self, request: Request, *args, **kwargs) -> Response:
         return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        """One trace with its steps. Who read it is told to whoever keeps the record."""
+        trace = self.get_object()
+        body = self.get_serializer(trace).data
+        trace_read.send(sender=Trace, trace=trace)
+        return Response(body)
 
     @extend_schema(
         request={"application/json": NATIVE_TRACE_REF},

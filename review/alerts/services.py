@@ -48,14 +48,6 @@ def _rules(event: str) -> list[AlertRule]:
     )
 
 
-def watching_labels() -> bool:
-    """Whether any enabled rule alerts on labels, so a label save that cannot alert stays one
-    statement."""
-    return AlertRule.objects.filter(
-        enabled=True, trigger__in=[AlertRule.Trigger.LABEL, AlertRule.Trigger.BOTH]
-    ).exists()
-
-
 def _link(trace_id: int, step_index: int | None) -> str:
     path = reverse("review:trace", args=[trace_id])
     anchor = f"#step-{step_index}" if step_index is not None else ""

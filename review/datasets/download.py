@@ -1,5 +1,5 @@
 """Serving an export's file: streamed in chunks, with single byte ranges so a broken download of
-a large file resumes where it stopped."""
+a large file resumes where it stopped, and noted in the audit log."""
 
 import re
 from collections.abc import Iterator
@@ -8,8 +8,9 @@ from pathlib import Path
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
+from review.audit import record_read
 from review.datasets.services import export_root
-from review.models import DatasetVersion
+from review.models import AuditEntry, DatasetVersion
 
 CHUNK = 1 << 16
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -66,4 +67,16 @@ def ranged_file_response(request: HttpRequest, version: DatasetVersion) -> HttpR
     )
     for name, value in headers.items():
         response[name] = value
+    return response
+
+
+def recorded_download(request: HttpRequest, version: DatasetVersion) -> HttpResponseBase:
+    """The file as ``ranged_file_response`` serves it, with an audit entry when any of it is
+    sent (a resumed download is one more entry, naming its range)."""
+    response = ranged_file_response(request, version)
+    if response.status_code in (200, 206):
+        detail = {"dataset": version.dataset.name, "version": version.version}
+        if response.status_code == 206:
+            detail["range"] = response["Content-Range"]
+        record_read(AuditEntry.Action.DOWNLOAD, version, detail=detail)
     return response

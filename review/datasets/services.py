@@ -24,16 +24,19 @@ from django.db.models import Max
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from review import audit
 from review.datasets.card import Tally, render_card
 from review.datasets.formats import ExportFile, file_extension
 from review.datasets.rows import Pseudonyms, dataset_rows, matches_any
 from review.datasets.spec import Spec, SpecError
-from review.models import Category, Dataset, DatasetVersion, Queue
+from review.models import AuditEntry, Category, Dataset, DatasetVersion, Queue
 from traces.models import ApiToken, Source
 
 logger = logging.getLogger(__name__)
 
 
+# What the audit log keeps of an export request: everything it was asked for.
+AUDITED_SPEC = ("filters", "format", "compression", "split", "context_steps")
 NOTHING_MATCHES = "no labeled item matches these filters: there is nothing to export"
 
 
@@ -85,7 +88,7 @@ def request_export(
         dataset, _ = Dataset.objects.get_or_create(
             name=spec.name, defaults={"salt": secrets.token_hex(32)}
         )
-        return DatasetVersion.objects.create(
+        version = DatasetVersion.objects.create(
             dataset=dataset,
             filters=msgspec.to_builtins(spec.filters),
             format=spec.format,
@@ -95,6 +98,12 @@ def request_export(
             created_by=user if user is not None and user.is_authenticated else None,
             created_by_token=token,
         )
+        detail = {
+            "dataset": dataset.name,
+            **{name: getattr(version, name) for name in AUDITED_SPEC},
+        }
+        audit.record(AuditEntry.Action.EXPORT, version, detail=detail)
+        return version
 
 
 def _progress_key(version_id: int) -> str:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from review.access import role_required
 from review.datasets import services as datasets
-from review.datasets.download import ranged_file_response
+from review.datasets.download import recorded_download
 from review.datasets.spec import SpecError
 from review.forms import DatasetForm
 from review.models import DatasetVersion
@@ -92,8 +92,8 @@ def detail(request: HttpRequest, version_id: int) -> HttpResponse:
 @role_required(REVIEWER)
 @require_GET
 def download(request: HttpRequest, version_id: int) -> HttpResponseBase:
-    version = get_object_or_404(DatasetVersion, pk=version_id, state=DatasetVersion.State.DONE)
-    return ranged_file_response(request, version)
+    done = DatasetVersion.objects.select_related("dataset").filter(state=DatasetVersion.State.DONE)
+    return recorded_download(request, get_object_or_404(done, pk=version_id))
 
 
 def _count_tables(counts: dict[str, Any]) -> list[tuple[str, list[tuple[str, int]]]]:

@@ -33,6 +33,7 @@ from django.views.decorators.http import require_GET
 
 from detection.reading import EXIT_CODE_KEYS, exit_code
 from review.access import role_required
+from review.audit import record_view
 from review.forms import FlagSpanForm, LabelForm
 from review.models import Category, Label, Queue
 from traces.models import Segment, Step, Trace
@@ -763,6 +764,7 @@ def trace_page(request: HttpRequest, trace_id: int) -> HttpResponse:
     """The whole trace page. ``?from=N`` opens at the window holding step N (deep links beyond
     the first window); ``?queue=Q&segment=S`` opens at segment S with "save and next" on."""
     trace = get_object_or_404(Trace.objects.select_related("source"), pk=trace_id)
+    record_view(trace, via="console")
     context = page_context(
         request,
         trace,
