@@ -1,5 +1,7 @@
 import gzip
+import io
 import json
+import zipfile
 from unittest import mock
 
 import pytest
@@ -203,6 +205,19 @@ def test_a_gzip_body_expanding_past_the_limit_answers_413(ingest_client):
     response = post(ingest_client, gzip.compress(body(doc)), HTTP_CONTENT_ENCODING="gzip")
     assert response.status_code == 413
     assert "Decompressed body is larger than 2000 bytes" in response.json()["detail"]
+    assert Trace.objects.count() == 0
+
+
+@override_settings(TRACEWATCH_MAX_BODY_BYTES=2000)
+def test_an_eval_archive_expanding_past_the_limit_answers_413(ingest_client):
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("header.json", json.dumps({"eval": {"task": "t"}}))
+        archive.writestr("samples/1_epoch_1.json", json.dumps({"id": 1, "pad": "x" * 50_000}))
+    assert len(packed.getvalue()) < 2000
+    response = post(ingest_client, packed.getvalue())
+    assert response.status_code == 413
+    assert "The archive expands to" in response.json()["detail"]
     assert Trace.objects.count() == 0
 
 

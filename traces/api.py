@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.screening import LENGTH_REQUIRED, is_chunked
-from traces.formats import format_names
+from traces.formats import format_names, inspect_ai
 from traces.models import ApiToken, Trace
 from traces.openapi import NATIVE_TRACE_REF
 from traces.permissions import CanIngest, CanRead
@@ -223,6 +223,13 @@ class TraceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         fmt, replace = ingest_options(request)
         limit = settings.TRACEWATCH_MAX_BODY_BYTES
         raw = read_all(open_body(request, limit=limit, expanded_limit=limit))
+        if raw[:4] == b"PK\x03\x04":  # an Inspect .eval archive: its entries count expanded
+            expanded = inspect_ai.expanded_size(raw)
+            if expanded is not None and expanded > limit:
+                raise PayloadTooLarge(
+                    f"The archive expands to {expanded} bytes; the limit is {limit}. "
+                    "Import larger logs with manage.py import_traces."
+                )
         results = list(
             ingest_documents(
                 documents=[(1, raw)],

@@ -34,6 +34,15 @@ SAMPLE_MAPPED = (
 SAMPLE_NOT_IMPORTED = ("events", "events_data", "timelines")
 
 
+def expanded_size(raw: bytes) -> int | None:
+    """The bytes a zip's entries expand to as its directory declares them (reading an entry
+    never yields more than its declared size), or None when it is no readable zip."""
+    try:
+        return sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(raw)).infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
 def read_eval_archive(raw: bytes) -> dict[str, Any]:
     """A ``.eval`` zip as the EvalLog document a ``.json`` log holds: header plus samples.
 
@@ -43,7 +52,7 @@ def read_eval_archive(raw: bytes) -> dict[str, Any]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         names = archive.namelist()
-        if sum(info.file_size for info in archive.infolist()) > MAX_ARCHIVE_BYTES:
+        if (expanded_size(raw) or 0) > MAX_ARCHIVE_BYTES:
             raise DocumentError("", f"archive expands past {MAX_ARCHIVE_BYTES} bytes")
         if "header.json" in names:
             header = entry(archive, "header.json")
