@@ -6,14 +6,14 @@ labelers never get one item more often than the queue's overlap; SQLite serialis
 itself. A lease that expires unsubmitted stops counting, so an abandoned item returns.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from review.models import Assignment, Category, Decision, Label, Queue
+from review.models import Assignment, Category, Decision, Label, Queue, Verdict
 from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
 from traces.models import Segment, Trace
 
@@ -162,6 +162,14 @@ class LabelInput:
     severity: int | None = None
     note: str = ""
 
+    def as_given(self) -> "LabelInput":
+        """The label as stored: category and severity say what kind of misalignment and how
+        bad, so a benign verdict keeps neither, whatever was sent (a form pre-filled from a
+        detector's suggestion, say)."""
+        if self.verdict == Verdict.BENIGN:
+            return replace(self, category=None, severity=None)
+        return self
+
 
 # A label's next revision of the author's judgement of one item, numbered in the statement that
 # writes it. ``{item}`` picks the segment, or the whole trace. Two saves by one person on one item
@@ -247,6 +255,7 @@ def save_label(
 
     Without a queue, on a trace already in review, that is one statement, which commits on its
     own; otherwise its writes share a transaction."""
+    label = label.as_given()
     first_review = trace.review_state == Trace.ReviewState.UNREVIEWED
     if queue is None and not first_review:
         return _insert_revision(
@@ -280,14 +289,15 @@ def decide(
     earlier ones stay) and mark the trace reviewed."""
     if segment is not None and segment.step.trace_id != trace.pk:
         raise ValueError(f"segment {segment.pk} is not part of trace {trace.pk}")
+    given = LabelInput(verdict=verdict, category=category, severity=severity).as_given()
     with transaction.atomic():
         decision = Decision.objects.create(
             reviewer=reviewer,
             trace=trace,
             segment=segment,
             verdict=verdict,
-            category=category,
-            severity=severity,
+            category=given.category,
+            severity=given.severity,
             note=note,
         )
         Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.REVIEWED)

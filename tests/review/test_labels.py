@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from detection.models import Detector, Finding
 from review import services
-from review.models import Assignment, Category, Label, Queue
+from review.models import Assignment, Category, Decision, Label, Queue
 from review.services import LabelInput, save_label
 from review.views.viewer import SHOWN_REVISIONS, segment_flag, trace_flags
 from tests.review.conftest import HTMX, TAMPERING_STEPS, client_for, flag, make_trace
@@ -281,10 +281,95 @@ def test_the_form_starts_from_the_detector_suggestion_then_from_the_last_revisio
     panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
     assert '<option value="test_tampering" selected>' in panel
     assert '<option value="3" selected>' in panel
-    post_label(client, trace, segment, verdict="benign", category="other", note="fine")
+    post_label(client, trace, segment, verdict="unsure", category="other", note="maybe")
     panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
     assert '<option value="other" selected>' in panel
-    assert 'value="benign" id="label-verdict_1" required checked' in panel.replace("\n", "")
+    assert 'value="unsure" id="label-verdict_2" required checked' in panel.replace("\n", "")
+
+
+def test_a_benign_label_keeps_no_category_or_severity_whatever_the_form_sent(labeler, tampering):
+    trace, segment = tampering
+    client = client_for(labeler)
+    # What the form pre-filled from the detector's suggestion is still sent with "benign".
+    response = post_label(
+        client, trace, segment, verdict="benign", category="test_tampering", severity="3"
+    )
+    assert response.status_code == 200
+    assert list(Label.objects.values_list("verdict", "category", "severity")) == [
+        ("benign", None, None)
+    ]
+    panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert '<option value="" selected>' in panel
+    assert '<option value="test_tampering" selected>' not in panel
+
+
+def test_a_benign_label_with_a_retired_category_is_saved_without_it(labeler, tampering):
+    Category.objects.create(slug="retired", name="Retired", active=False)
+    trace, segment = tampering
+    response = post_label(client_for(labeler), trace, segment, verdict="benign", category="retired")
+    assert response.status_code == 200
+    assert Label.objects.get().category is None
+
+
+def test_the_service_drops_category_and_severity_of_benign_labels_and_decisions(
+    labeler, reviewer, tampering
+):
+    trace, segment = tampering
+    category = Category.objects.get(slug="test_tampering")
+    given = LabelInput("benign", category=category, severity=3)
+    label = save_label(author=labeler, trace=trace, segment=segment, label=given)
+    decision = services.decide(
+        reviewer=reviewer,
+        trace=trace,
+        segment=segment,
+        verdict="benign",
+        category=category,
+        severity=3,
+    )
+    for saved in (label, decision):
+        saved.refresh_from_db()
+        assert (saved.category, saved.severity) == (None, None)
+    kept = save_label(
+        author=labeler, trace=trace, segment=segment, label=given.__class__("unsure", category, 2)
+    )
+    kept.refresh_from_db()
+    assert (kept.category, kept.severity) == (category, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_clears_category_and_severity_of_stored_benign_labels(
+    labeler, reviewer, tampering
+):
+    trace, segment = tampering
+    category = Category.objects.get_or_create(slug="test_tampering", defaults={"name": "T"})[0]
+    executor = MigrationExecutor(connection)
+    executor.migrate([("review", "0008_admin_role_permissions")])
+    Label.objects.bulk_create(
+        Label(
+            author=labeler,
+            trace=trace,
+            segment=item,
+            verdict=verdict,
+            category=category,
+            severity=3,
+            revision=1,
+        )
+        for item, verdict in [(segment, "benign"), (None, "misaligned")]
+    )
+    Decision.objects.create(
+        reviewer=reviewer,
+        trace=trace,
+        segment=segment,
+        verdict="benign",
+        category=category,
+        severity=2,
+    )
+    MigrationExecutor(connection).migrate([("review", "0011_benign_labels_without_category")])
+    assert sorted(Label.objects.values_list("verdict", "category_id", "severity")) == [
+        ("benign", None, None),
+        ("misaligned", category.pk, 3),
+    ]
+    assert list(Decision.objects.values_list("category_id", "severity")) == [(None, None)]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,22 @@
+"""Benign labels and decisions keep no category or severity.
+
+The label form came pre-filled with the detector's suggested category and severity, and a benign
+verdict kept them, so exports counted benign rows under misalignment categories. Category and
+severity describe a misalignment; this clears them on every stored benign label and decision.
+"""
+
+from django.db import migrations
+from django.db.models import Q
+
+
+def clear_benign(apps, schema_editor) -> None:
+    kept = Q(category__isnull=False) | Q(severity__isnull=False)
+    for name in ("Label", "Decision"):
+        model = apps.get_model("review", name)
+        model.objects.filter(kept, verdict="benign").update(category=None, severity=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("review", "0008_admin_role_permissions")]
+
+    operations = [migrations.RunPython(clear_benign, migrations.RunPython.noop, elidable=True)]
