@@ -132,6 +132,7 @@ class Watched:
         self.errors: list[str] = []
         self.dialogs: list[str] = []
         self.requests: list[str] = []
+        self.accept_dialogs = False
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", self._dialog)
@@ -143,8 +144,11 @@ class Watched:
             self.errors.append(message.text)
 
     def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
+        self.dialogs.append(dialog.message or dialog.type)
+        if self.accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
     def sign_in(self, username: str, next_url: str) -> None:
         """Through the console's sign-in page, then on to ``next_url``."""
@@ -457,6 +461,133 @@ def test_a_label_the_server_cannot_save_says_so_and_saves_on_the_next_try(
     expect(notice).to_be_hidden()
     assert Label.objects.get().verdict == "misaligned"
     assert [e for e in w.errors if "503" not in e] == []  # the failed request, logged
+
+
+def flagged_run(detector) -> tuple[Trace, Segment, Segment, Segment]:
+    """The realistic run with flags on steps 4, 5 and 9."""
+    trace = make_trace(fill_tool_call_content(realistic_steps()), external_id="run-0142")
+    start = REASONING.index("comment out")
+    tamper = flag(trace, detector, step=4, start=start, end=start + len("comment out"))
+    patch = flag(trace, detector, step=5, start=None, end=None, score=0.8, severity=2)
+    claim = flag(trace, detector, step=9, start=0, end=5, score=0.7, severity=2)
+    return trace, tamper, patch, claim
+
+
+def test_a_benign_verdict_has_no_category_or_severity(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    trace, tamper, _, _ = flagged_run(detector)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", f"/traces/{trace.pk}/?segment={tamper.pk}")
+    expect(page.locator("#label-panel h2")).to_have_text("Flag on step #4")
+    category, severity = page.locator("#label-category"), page.locator("#label-severity")
+    # Pre-filled from the detector's suggestion.
+    expect(category).to_have_value("test_tampering")
+    expect(severity).to_have_value("3")
+
+    page.keyboard.press("2")
+    expect(page.locator("#label-verdict_1")).to_be_checked()
+    expect(category).to_have_value("")
+    expect(category).to_be_disabled()
+    expect(severity).to_have_value("")
+    expect(severity).to_be_disabled()
+    page.keyboard.press("1")  # misaligned again: what the fields held comes back
+    expect(category).to_have_value("test_tampering")
+    expect(severity).to_be_enabled()
+    expect(severity).to_have_value("3")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    expect(page.locator("#label-panel .saved")).to_contain_text("Saved revision 1")
+    expect(page.locator("#label-panel .history")).to_contain_text("Benign")
+    expect(page.locator("#label-panel .history")).not_to_contain_text("Test tampering")
+    expect(category).to_be_disabled()
+    assert list(Label.objects.values_list("verdict", "category", "severity")) == [
+        ("benign", None, None)
+    ]
+    assert w.errors == [] and w.dialogs == []
+
+
+def test_unsaved_label_changes_are_not_dropped_without_asking(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    trace, tamper, patch, _ = flagged_run(detector)
+    queue = Queue.objects.create(name="Test tampering", overlap=1)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", reverse("review:queue-next", args=[queue.pk]))
+    heading = page.locator("#label-panel h2")
+    expect(heading).to_have_text("Flag on step #4")
+    page.keyboard.press("n")  # nothing changed yet: no question
+    expect(heading).to_have_text("Flag on step #5")
+    page.keyboard.press("p")
+    expect(heading).to_have_text("Flag on step #4")
+    assert w.dialogs == []
+
+    page.keyboard.press("3")
+    for move in ("n", "t", "rail"):  # each asks; refused, the edit stays
+        if move == "rail":
+            page.click(f'#flag-rail [data-segment="{patch.pk}"]')
+        else:
+            page.keyboard.press(move)
+        expect(page.locator("#label-verdict_2")).to_be_checked()
+        expect(heading).to_have_text("Flag on step #4")
+    assert w.dialogs == ["This label has unsaved changes. Discard them?"] * 3
+    page.click(".queue-banner a")  # leaving the queue: the browser asks before unloading
+    page.wait_for_timeout(300)
+    assert w.dialogs[3:] == ["beforeunload"]
+    assert urlsplit(page.url).path == f"/traces/{trace.pk}/"
+    expect(page.locator("#label-verdict_2")).to_be_checked()
+
+    w.accept_dialogs = True
+    page.keyboard.press("n")
+    expect(heading).to_have_text("Flag on step #5")
+    expect(page.locator("#label-verdict_2")).not_to_be_checked()
+    assert len(w.dialogs) == 5
+
+    # Saved changes are not unsaved: save and next, then leaving, ask nothing.
+    w.accept_dialogs = False
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/traces/{trace.pk}/?queue={queue.pk}&segment={tamper.pk}#step-4")
+    assert Label.objects.get(segment=patch).verdict == "benign"
+    page.keyboard.press("1")
+    page.locator("#label-note").fill("not yet")
+    page.click("#label-form button.secondary")  # save, staying on the item
+    expect(page.locator("#label-panel .saved")).to_be_visible()
+    page.click(".queue-banner a")
+    page.wait_for_url(f"{live_server.url}/")
+    assert len(w.dialogs) == 5 and w.errors == []
+
+
+def test_n_and_p_move_from_where_the_labeler_is_reading(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    trace, tamper, _, _ = flagged_run(detector)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", f"/traces/{trace.pk}/?segment={tamper.pk}")
+    heading = page.locator("#label-panel h2")
+    expect(heading).to_have_text("Flag on step #4")
+    expect(page.locator(f'mark[data-flags~="{tamper.pk}"]').first).to_be_focused()
+    for step in (5, 6, 7):
+        page.keyboard.press("j")
+        expect(page.locator(f"#step-{step}")).to_be_focused()
+    page.keyboard.press("n")  # below step 7, not the flag after the last one focused
+    expect(heading).to_have_text("Flag on step #9")
+    page.keyboard.press("k")
+    page.keyboard.press("k")
+    expect(page.locator("#step-7")).to_be_focused()
+    page.keyboard.press("p")  # above step 7
+    expect(heading).to_have_text("Flag on step #5")
+    page.keyboard.press("p")  # at its flag again: the one before it
+    expect(heading).to_have_text("Flag on step #4")
+    page.keyboard.press("p")  # nothing above: it stays
+    expect(heading).to_have_text("Flag on step #4")
+    assert w.errors == []
 
 
 def test_a_deep_link_beyond_the_first_window_opens_its_step(chromium, live_server):
