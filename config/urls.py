@@ -4,11 +4,19 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from review.api import DatasetViewSet, DetectionQualityView, LabelViewSet
+from review.api import (
+    DatasetViewSet,
+    DetectionQualityView,
+    FindingViewSet,
+    FlagViewSet,
+    LabelViewSet,
+)
 
 review_api = SimpleRouter()
 review_api.register("labels", LabelViewSet, basename="label")
 review_api.register("datasets", DatasetViewSet, basename="dataset")
+review_api.register("findings", FindingViewSet, basename="finding")
+review_api.register("flags", FlagViewSet, basename="flag")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import combinations
 from typing import Any
 
 import msgspec
@@ -562,3 +563,29 @@ def item_decisions(*, trace: Trace, segment: Segment | None) -> list[Decision]:
         .select_related("reviewer", "category")
         .order_by("-created_at", "-pk")
     )
+
+
+# --- Findings and flags for pipelines ------------------------------------------------------------
+
+
+def segments_with_final_label() -> QuerySet[Segment]:
+    """Segments that have a final label as exports give one: a decision, or latest labels whose
+    most common verdict is the only one with that count (a tie has none). One grouped query over
+    the latest labels, for use as a subquery."""
+    counts = {v: Count("pk", filter=Q(verdict=v)) for v in Verdict.values}
+    top = Greatest(*(F(v) for v in Verdict.values))
+    tied = Q()
+    for a, b in combinations(Verdict.values, 2):
+        tied |= Q(**{a: top, b: top})
+    settled = (
+        latest_labels()
+        .filter(segment__isnull=False)
+        .order_by()
+        .values("segment")
+        .annotate(**counts)
+        .annotate(top=top)
+        .exclude(tied)
+        .values("segment")
+    )
+    decided = Decision.objects.filter(segment__isnull=False).values("segment")
+    return Segment.objects.filter(Q(pk__in=settled) | Q(pk__in=decided))
