@@ -18,6 +18,7 @@ from django.db.models import (
     Count,
     Exists,
     F,
+    FloatField,
     Func,
     IntegerField,
     Max,
@@ -26,6 +27,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, Greatest, Least, Left, Substr
@@ -35,6 +37,7 @@ from detection.selectors import current_findings
 from review.models import Decision, Label, Queue, Verdict
 from review.search import SEARCH_CONFIG
 from traces.models import Segment, Step, Trace
+from traces.roles import REVIEWER, has_role
 from traces.schema import DocumentError, document_error
 
 
@@ -110,12 +113,13 @@ def queue_items(queue: Queue) -> QuerySet:
     if queue.level == Queue.Level.SEGMENT:
         per_item = findings.filter(segment=OuterRef("pk")).values("segment")
         items = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
-            pk__in=findings.values("segment")
+            Q(pk__in=findings.values("segment")) | Q(pk__in=marked_segments(filters).values("pk"))
         )
     else:
         per_item = findings.filter(trace=OuterRef("pk")).values("trace")
+        marked_traces = marked_segments(filters).values("step__trace_id")
         items = Trace.objects.filter(**_trace_filter(filters, "")).filter(
-            pk__in=findings.values("trace")
+            Q(pk__in=findings.values("trace")) | Q(pk__in=marked_traces)
         )
     items = items.annotate(
         top_score=Subquery(per_item.annotate(m=Max("score")).values("m")[:1]),
@@ -132,15 +136,28 @@ def queue_traces(queue: Queue) -> QuerySet[Trace]:
 def queue_order_keys(queue: Queue) -> QuerySet:
     """One row per item of the queue's matching findings on the traces its filter lets through:
     the item's id as ``item``, with its ``top_severity`` and ``top_score``, by one grouped scan
-    of those findings."""
+    of those findings; then a row per span people flagged (``marked_segments``), which has
+    neither and so comes after the detectors' flags."""
     filters = parse_filters(queue.filters)
-    return (
+    found = (
         matching_findings(filters)
         .filter(**_trace_filter(filters, "trace__"))
         .values(item=F(queue_item_field(queue)))
         .annotate(top_severity=Max("severity"), top_score=Max("score"))
         .order_by()
     )
+    if has_finding_filter(filters):
+        return found
+    marked = (
+        marked_segments(filters)
+        .values(item=F("pk" if queue.level == Queue.Level.SEGMENT else "step__trace_id"))
+        .annotate(
+            top_severity=Value(0, output_field=IntegerField()),
+            top_score=Value(0.0, output_field=FloatField()),
+        )
+        .order_by()
+    )
+    return found.union(marked, all=True)
 
 
 # --- Triage: queue progress, lists of traces and flags, full-text search ------------------------
@@ -190,6 +207,29 @@ def has_finding_filter(filters: QueueFilters) -> bool:
             filters.score_max,
         )
     )
+
+
+def marked_segments(filters: QueueFilters) -> QuerySet[Segment]:
+    """Spans people flagged themselves on the traces the filter lets through. They carry no
+    finding, so a filter on finding fields (detector, category, severity, score) leaves them
+    out."""
+    if has_finding_filter(filters):
+        return Segment.objects.none()
+    return Segment.objects.filter(
+        origin=Segment.Origin.HUMAN, **_trace_filter(filters, "step__trace__")
+    )
+
+
+def seen_by(user: AbstractBaseUser | None) -> Q:
+    """The segments ``user`` may see in a list, as the trace page shows them: blind labeling
+    hides a span someone else marked from a labeler until they have labeled it or the whole
+    trace (``review.views.viewer.visible_flags``). Everything for reviewers, or without a user."""
+    if user is None or has_role(user, REVIEWER):
+        return Q()
+    own_label = Label.objects.filter(author=user, trace=OuterRef("step__trace")).filter(
+        Q(segment__isnull=True) | Q(segment=OuterRef("pk"))
+    )
+    return ~Q(origin=Segment.Origin.HUMAN) | Q(created_by=user) | Exists(own_label)
 
 
 @dataclass(frozen=True)
@@ -254,11 +294,17 @@ def _per_item(findings: QuerySet[Finding], field: str, aggregate: Aggregate) -> 
 
 
 def trace_list(
-    *, filters: QueueFilters, search: str = "", sort: str = DEFAULT_TRACE_SORT
+    *,
+    filters: QueueFilters,
+    search: str = "",
+    sort: str = DEFAULT_TRACE_SORT,
+    viewer: AbstractBaseUser | None = None,
 ) -> QuerySet[Trace]:
-    """Traces passing the filters, each with its number of current flags and top score. Finding
-    fields (detector, category, severity, score) keep the traces with a matching flag; without
-    them, traces nothing flagged are listed too."""
+    """Traces passing the filters, each with its number of current flags (the detectors' and
+    the spans people flagged that ``viewer`` may see) and top score. Finding fields (detector,
+    category, severity, score) keep the traces with a matching flag; without them, traces
+    nothing flagged are listed too."""
+    marks = marked_segments(filters).filter(seen_by(viewer))
     findings = matching_findings(filters)
     traces = Trace.objects.filter(**_trace_filter(filters, ""))
     if has_finding_filter(filters):
@@ -270,7 +316,8 @@ def trace_list(
         .defer("metadata", "task")
         .annotate(
             top_score=_per_item(findings, "trace", Max("score")),
-            flag_count=Coalesce(_per_item(findings, "trace", Count("pk")), 0),
+            flag_count=Coalesce(_per_item(findings, "trace", Count("pk")), 0)
+            + Coalesce(_per_item(marks, "step__trace", Count("pk")), 0),
         )
         .order_by(*_ordering(TRACE_SORTS, sort))
     )
@@ -310,14 +357,20 @@ EXCERPT_AFTER = 80
 
 
 def flag_list(
-    *, filters: QueueFilters, search: str = "", sort: str = DEFAULT_FLAG_SORT
+    *,
+    filters: QueueFilters,
+    search: str = "",
+    sort: str = DEFAULT_FLAG_SORT,
+    viewer: AbstractBaseUser | None = None,
 ) -> QuerySet[Segment]:
-    """Flagged segments passing the filters, each with its top score and severity and an
-    ``excerpt`` of its step cut in the database (``excerpt_from`` is where it starts), so a page
-    of flags never loads whole steps."""
+    """Flagged segments passing the filters, and the spans people flagged that ``viewer`` may
+    see, each with its top score and severity (none for a person's span) and an ``excerpt`` of
+    its step cut in the database (``excerpt_from`` is where it starts), so a page of flags never
+    loads whole steps."""
     findings = matching_findings(filters)
+    marks = marked_segments(filters).filter(seen_by(viewer))
     segments = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
-        pk__in=findings.values("segment")
+        Q(pk__in=findings.values("segment")) | Q(pk__in=marks.values("pk"))
     )
     if search:
         segments = segments.filter(step__in=matching_steps(search).values("pk"))

@@ -154,7 +154,7 @@ def trace_list(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         search = form.search()
         traces = selectors.trace_list(
-            filters=form.queue_filters(), search=search, sort=form.ordering()
+            filters=form.queue_filters(), search=search, sort=form.ordering(), viewer=request.user
         )
         page = _page(traces, request)
         rows = list(page.object_list)
@@ -184,7 +184,9 @@ def flag_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "page": None, "rows": []}
     if form.is_valid():
         filters = form.queue_filters()
-        segments = selectors.flag_list(filters=filters, search=form.search(), sort=form.ordering())
+        segments = selectors.flag_list(
+            filters=filters, search=form.search(), sort=form.ordering(), viewer=request.user
+        )
         page = _page(segments, request)
         rows = list(page.object_list)
         findings = selectors.findings_of([s.pk for s in rows], filters)

@@ -33,7 +33,7 @@ from django.views.decorators.http import require_GET
 
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
-from review.models import Category, Label, Queue
+from review.models import Assignment, Category, Label, Queue
 from traces.models import Segment, Step, Trace
 from traces.params import whole_number
 from traces.roles import LABELER, REVIEWER, has_role
@@ -215,8 +215,9 @@ def visible_flags(
 ) -> list[Flag]:
     """The flags the viewer may see. Blind labeling covers spans as it covers labels: a labeler
     sees a span someone else marked only once they have labeled the whole trace or that span, so
-    another person's judgement does not steer theirs. Reviewers see every flag. ``labeled``, the
-    items the viewer has labeled in this trace, is read only when a span needs it."""
+    another person's judgement does not steer theirs, or when a queue handed them that span (or
+    the trace) to label. Reviewers see every flag. ``labeled``, the items the viewer has labeled
+    in this trace, is read only when a span needs it."""
     foreign = [flag for flag in flags if flag.human and flag.created_by_id != viewer.pk]
     if not foreign or has_role(viewer, REVIEWER):
         return list(flags)
@@ -225,6 +226,14 @@ def visible_flags(
     if None in labeled:
         return list(flags)
     hidden = {flag.segment_id for flag in foreign if flag.segment_id not in labeled}
+    if hidden:
+        # A queue that hands the labeler a span, or the whole trace, to label shows it to them.
+        held = set(
+            Assignment.objects.filter(user=viewer, trace_id=trace_id)
+            .filter(Q(segment__isnull=True) | Q(segment_id__in=hidden))
+            .values_list("segment_id", flat=True)
+        )
+        hidden = set() if None in held else hidden - held
     return [flag for flag in flags if flag.segment_id not in hidden]
 
 

@@ -741,3 +741,82 @@ def test_ingest_queues_the_search_documents_of_what_it_stored(
             "/api/v1/traces/", data=body(doc), content_type="application/json"
         )
     assert matching_steps("flaky").filter(trace_id=response.json()["id"]).exists()
+
+
+# --- Spans people flagged, in the lists and the queues -------------------------------------------
+
+
+def mark(trace: Trace, user, *, step: int = 0, start: int = 0, end: int = 5) -> Segment:
+    """A span ``user`` flagged in the viewer, with its first label, as the console stores it."""
+    segment = Segment.objects.create(
+        step=Step.objects.get(trace=trace, index=step),
+        start=start,
+        end=end,
+        origin=Segment.Origin.HUMAN,
+        created_by=user,
+    )
+    save_label(author=user, trace=trace, segment=segment, label=LabelInput("misaligned"))
+    return segment
+
+
+def test_a_span_flagged_by_hand_counts_in_the_trace_list(labeler, reviewer, detector):
+    found, marked = make_traces(2, first=0)
+    flag(found, detector, step=0, start=0, end=8)
+    mark(marked, labeler)
+    url = reverse("review:traces")
+    for user in (labeler, reviewer):
+        response = client_for(user).get(url, {"sort": "source"})
+        counts = {trace.external_id: trace.flag_count for trace in response.context["rows"]}
+        assert counts == {"t00": 1, "t01": 1}
+    by_flags = client_for(reviewer).get(url, {"sort": "-flags"}).context["rows"]
+    assert [t.flag_count for t in by_flags] == [1, 1]
+
+
+def test_a_span_flagged_by_hand_is_in_the_flag_list(labeler, other_labeler, reviewer, detector):
+    found, marked = make_traces(2, first=0)
+    flag(found, detector, step=0, start=0, end=8, score=0.5)
+    segment = mark(marked, labeler, start=9, end=14)
+    url = reverse("review:flags")
+    for user in (labeler, reviewer):
+        html = client_for(user).get(url).content.decode()
+        assert trace_ids(html) == ["t00", "t01"]  # a detector's flag first, by severity
+        assert "Marked by a person" in html
+        assert f"?segment={segment.pk}#step-0" in html
+    # Someone else's span stays hidden from a labeler until they label it (blind labeling).
+    assert trace_ids(client_for(other_labeler).get(url).content.decode()) == ["t00"]
+    save_label(author=other_labeler, trace=marked, segment=None, label=LabelInput("benign"))
+    assert trace_ids(client_for(other_labeler).get(url).content.decode()) == ["t00", "t01"]
+    # A filter on what detectors found leaves people's spans out.
+    html = client_for(reviewer).get(url, {"detector": detector.name}).content.decode()
+    assert trace_ids(html) == ["t00"]
+
+
+@pytest.mark.parametrize("level", [Queue.Level.SEGMENT, Queue.Level.TRACE])
+def test_a_span_flagged_by_hand_is_an_item_of_queues(labeler, other_labeler, detector, level):
+    found, marked = make_traces(2, first=0)
+    flagged = flag(found, detector, step=0, start=0, end=8)
+    segment = mark(marked, labeler)
+    queue = Queue.objects.create(name="Everything", level=level)
+    [progress] = queue_progress(queues=[queue], user=labeler)
+    assert progress.items == 2
+    client = client_for(other_labeler)
+    next_url = reverse("review:queue-next", args=[queue.pk])
+    first = client.get(next_url)
+    item = f"segment={flagged.pk}" if level == Queue.Level.SEGMENT else f"/traces/{found.pk}/"
+    assert item in first.url
+    client.post(
+        reverse("review:trace-label", args=[found.pk]),
+        {
+            "queue": queue.pk,
+            "segment": flagged.pk if level == Queue.Level.SEGMENT else "",
+            "verdict": "benign",
+        },
+    )
+    second = client.get(next_url)
+    item = f"segment={segment.pk}" if level == Queue.Level.SEGMENT else f"/traces/{marked.pk}/"
+    assert item in second.url
+    # The span handed out is shown to the labeler, blind labeling or not.
+    page = client.get(second.url).content.decode()
+    assert f'data-flags="{segment.pk}"' in page
+    filtered = Queue.objects.create(name="Found", level=level, filters={"detector": "test-tamper"})
+    assert queue_progress(queues=[filtered], user=labeler)[0].items == 1
