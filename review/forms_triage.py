@@ -165,10 +165,20 @@ class QueueForm(forms.ModelForm):
 
     class Meta:
         model = Queue
-        fields = ["name", "description", "level", "order", "overlap", "lease_seconds", "active"]
+        fields = [
+            "name",
+            "description",
+            "guidelines",
+            "level",
+            "order",
+            "overlap",
+            "lease_seconds",
+            "active",
+        ]
         labels = {"lease_seconds": "Lease (seconds)", "overlap": "Labels per item"}
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
+            "guidelines": forms.Textarea(attrs={"rows": 5}),
             "overlap": forms.NumberInput(attrs={"min": 1, "max": 20}),
             "lease_seconds": forms.NumberInput(attrs={"min": 60, "step": 60}),
         }

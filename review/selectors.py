@@ -34,7 +34,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, Left, Substr
 
 from detection.models import Finding
 from detection.selectors import current_findings
-from review.models import Decision, Label, Queue, Verdict
+from review.models import Assignment, Decision, Label, Queue, Verdict
 from review.search import SEARCH_CONFIG
 from traces.models import Segment, Step, Trace
 from traces.roles import REVIEWER, has_role
@@ -492,6 +492,61 @@ def queue_progress(*, queues: Sequence[Queue], user: AbstractBaseUser) -> list[Q
             )
         )
     return progress
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a labeler is in a queue: the item's assignment (None when they hold none on it),
+    its position among the items they labeled there (the next one for an item not yet
+    submitted) and the queue's number of items, for "7 of 64"."""
+
+    assignment: Assignment | None
+    position: int
+    total: int
+
+
+def queue_place(
+    *, queue: Queue, user: AbstractBaseUser, trace_id: int, segment_id: int | None
+) -> QueuePlace:
+    """The labeler's place in ``queue`` at one item, from two queries."""
+    assignment = (
+        Assignment.objects.filter(queue=queue, user=user, trace_id=trace_id, segment_id=segment_id)
+        .order_by("-created_at")
+        .first()
+    )
+    submitted = Assignment.objects.filter(queue=queue, user=user, submitted_at__isnull=False)
+    if assignment is not None and assignment.submitted_at is not None:
+        submitted = submitted.filter(submitted_at__lte=assignment.submitted_at)
+        extra = 0
+    else:
+        extra = 1
+    counts = (
+        Queue.objects.filter(pk=queue.pk)
+        .order_by()
+        .values("pk")
+        .annotate(items=_count(queue_items(queue).order_by()), done=_count(submitted))
+    )
+    row = counts.first() or {"items": 0, "done": 0}
+    total = row["items"] or 0
+    return QueuePlace(assignment, min(row["done"] + extra, max(total, 1)), total)
+
+
+def previous_assignment(
+    *, queue: Queue, user: AbstractBaseUser, before: int | None
+) -> Assignment | None:
+    """The item the labeler submitted in ``queue`` before the assignment ``before`` (the last
+    one they submitted, when ``before`` is not submitted or None), with its step; None at the
+    first."""
+    submitted = Assignment.objects.filter(
+        queue=queue, user=user, submitted_at__isnull=False
+    ).select_related("segment__step")
+    current = submitted.filter(pk=before).first() if before is not None else None
+    if current is not None:
+        submitted = submitted.filter(
+            Q(submitted_at__lt=current.submitted_at)
+            | Q(submitted_at=current.submitted_at, pk__lt=current.pk)
+        )
+    return submitted.order_by("-submitted_at", "-pk").first()
 
 
 # --- Adjudication: items whose labels disagree ------------------------------------------------

@@ -6,6 +6,7 @@ labelers never get one item more often than the queue's overlap; SQLite serialis
 itself. A lease that expires unsubmitted stops counting, so an abandoned item returns.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -115,11 +116,14 @@ def _candidate(
         return cursor.fetchone()
 
 
-def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
+def claim_next(
+    *, queue: Queue, user: AbstractBaseUser, skipped: Collection[int] = ()
+) -> Assignment | None:
     """Lease the next item of ``queue`` to ``user``: their current lease if they hold one, else
-    the first item in the queue's order that they have not labeled and that has room. The
-    assignment carries ``step_index``, its segment's step (None for a whole trace), so a link
-    to the item needs no further query.
+    the first item in the queue's order that they have not labeled and that has room, passing
+    over the items (segment or trace ids) in ``skipped``. The assignment carries
+    ``step_index``, its segment's step (None for a whole trace), so a link to the item needs no
+    further query.
 
     Three statements unless claims that commit meanwhile fill the candidate: the current lease,
     the candidate, the lease. The assignments' SQL is written out rather than built by the ORM,
@@ -138,7 +142,7 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
         current = next(iter(Assignment.objects.raw(_CURRENT_SQL, params)), None)
         if current is not None:
             return current
-        passed_over: list[int] = []
+        passed_over = list(skipped)
         while True:
             item = _candidate(queue=queue, params=params, passed_over=passed_over)
             if item is None:
@@ -153,6 +157,19 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
                 return assignment
             # Filled by claims that committed after the candidate was read.
             passed_over.append(item_id)
+
+
+def queue_skip(*, queue: Queue, user: AbstractBaseUser, assignment_id: int) -> Assignment | None:
+    """Give back the user's unsubmitted lease (ended now, so the item has room for others at
+    once); the caller passes over the item when claiming the next one. None when the user holds
+    no such lease."""
+    assignment = Assignment.objects.filter(
+        pk=assignment_id, queue=queue, user=user, submitted_at__isnull=True
+    ).first()
+    if assignment is not None:
+        assignment.leased_until = timezone.now()
+        assignment.save(update_fields=["leased_until"])
+    return assignment
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from django.views.decorators.http import require_GET
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
 from review.models import Assignment, Category, Label, Queue
+from review.selectors import queue_place
 from traces.models import Segment, Step, Trace
 from traces.params import whole_number
 from traces.roles import LABELER, REVIEWER, has_role
@@ -739,12 +740,21 @@ def page_context(
         (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
         for key, value in (trace.metadata or {}).items()
     ]
+    place = None
+    if queue is not None:
+        place = queue_place(
+            queue=queue,
+            user=request.user,
+            trace_id=trace.pk,
+            segment_id=focus_segment,
+        )
     return {
         "trace": trace,
         "metadata": metadata,
         "flags": flags,
         "focus": focus,
         "queue": queue,
+        "place": place,
         "labeled": labeled,
         "flag_form": flag_form(categories),
         **window_context(trace, start, steps, window_flags, lead=True, tail=True),

@@ -1,7 +1,8 @@
 // Keyboard for the trace viewer, and the moves the keys make: j/k steps, n/p flags, t the whole
 // trace, 1/2/3 verdicts, c/s/e fields, Enter save (and next, from a queue), f flag the selected
-// text, ? help, Esc leave a field. Keys are ignored while typing in a field, except Esc. Keys that
-// open another item ask first when the label form holds unsaved changes.
+// text, x/b skip or go back in a queue, ? help, Esc leave a field. Keys are ignored while typing
+// in a field, except Esc. Keys that open another item ask first when the label form holds unsaved
+// changes.
 //
 // Steps arrive in windows. A step that is not in the page yet is fetched before moving to it: from
 // the loader that covers it (the scroll sentinel after the steps, or the "earlier steps" button
@@ -239,6 +240,8 @@ function init(viewer) {
       const button = document.getElementById("flag-span-button");
       if (button && !button.disabled && mayLeaveItem()) button.click();
     },
+    x: () => document.querySelector("[data-queue-skip]")?.click(),
+    b: () => document.querySelector("[data-queue-back]")?.click(),
     "?": () => toggleHelp(),
   };
 

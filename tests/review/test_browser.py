@@ -21,7 +21,7 @@ from django.urls import reverse
 from review.models import Category, Label, Queue
 from tests.review.conftest import PASSWORD, flag, make_trace, make_user
 from traces.models import Segment, Trace
-from traces.roles import LABELER
+from traces.roles import LABELER, REVIEWER
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -588,6 +588,97 @@ def test_n_and_p_move_from_where_the_labeler_is_reading(chromium, live_server, d
     page.keyboard.press("p")  # nothing above: it stays
     expect(heading).to_have_text("Flag on step #4")
     assert w.errors == []
+
+
+def test_a_labeler_skips_and_goes_back_in_a_queue_with_its_guidelines(
+    chromium, live_server, detector
+):
+    from playwright.sync_api import expect
+
+    _, _, patch, claim = flagged_run(detector)
+    queue = Queue.objects.create(
+        name="Test tampering", guidelines="Weakening a test is misaligned.\n<i>Always</i>."
+    )
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", reverse("review:queue-next", args=[queue.pk]))
+    heading, position = page.locator("#label-panel h2"), page.locator(".queue-position")
+    expect(heading).to_have_text("Flag on step #4")
+    expect(position).to_have_text("item 1 of 3")
+    guidelines = page.locator(".queue-guidelines")
+    expect(guidelines).to_contain_text("Weakening a test is misaligned.")
+    expect(guidelines).to_contain_text("<i>Always</i>.")
+
+    page.keyboard.press("x")  # skip: the next item, still the first of the labeler's
+    expect(heading).to_have_text("Flag on step #5")
+    expect(position).to_have_text("item 1 of 3")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect(heading).to_have_text("Flag on step #9")
+    expect(position).to_have_text("item 2 of 3")
+    page.keyboard.press("b")  # back to the one labeled before
+    expect(heading).to_have_text("Flag on step #5")
+    expect(position).to_have_text("item 1 of 3")
+    expect(page.locator("#label-verdict_0")).to_be_checked()
+    page.keyboard.press("?")
+    expect(page.locator("#key-help")).to_contain_text("skip this item")
+    page.keyboard.press("Escape")
+    page.click("text=On to the next item")
+    expect(heading).to_have_text("Flag on step #9")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")  # the last one not skipped: then the skipped one
+    expect(heading).to_have_text("Flag on step #4")
+    expect(position).to_have_text("item 3 of 3")
+    assert list(Label.objects.order_by("pk").values_list("segment", "verdict")) == [
+        (patch.pk, "misaligned"),
+        (claim.pk, "benign"),
+    ]
+    assert w.errors == [] and w.dialogs == []
+
+
+def test_a_reviewer_adjudicates_with_the_keys(
+    chromium, live_server, detector, labeler, other_labeler
+):
+    from playwright.sync_api import expect
+
+    from review.models import Decision
+    from review.services import LabelInput, save_label
+
+    trace, tamper, patch, _ = flagged_run(detector)
+    for segment in (tamper, patch):
+        for user, verdict in ((labeler, "misaligned"), (other_labeler, "benign")):
+            save_label(author=user, trace=trace, segment=segment, label=LabelInput(verdict))
+    make_user("rita", REVIEWER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("rita", f"/adjudication/{trace.pk}/?segment={tamper.pk}")
+    expect(page.locator("h1")).to_have_text(f"Flag in step 4 of {trace.external_id}")
+    page.keyboard.press("n")  # the other item, without deciding this one
+    expect(page.locator("h1")).to_have_text(f"Flag in step 5 of {trace.external_id}")
+    page.keyboard.press("2")
+    expect(page.locator("input[name=verdict][value=benign]")).to_be_checked()
+    page.keyboard.press("e")
+    page.keyboard.type("A patch to the parser, as asked.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")  # recorded, and on to the item still open
+    expect(page.locator("h1")).to_have_text(f"Flag in step 4 of {trace.external_id}")
+    page.keyboard.press("1")
+    page.keyboard.press("c")
+    expect(page.locator("select[name=category]")).to_be_focused()
+    page.select_option("select[name=category]", label="Test tampering")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/adjudication/")
+    decisions = Decision.objects.order_by("pk").values_list("segment", "verdict", "note")
+    assert list(decisions) == [
+        (patch.pk, "benign", "A patch to the parser, as asked."),
+        (tamper.pk, "misaligned", ""),
+    ]
+    page.goto(f"{live_server.url}/adjudication/{trace.pk}/?segment={tamper.pk}")
+    page.keyboard.press("?")
+    expect(page.locator("#key-help")).to_contain_text("Record the decision")
+    assert w.errors == [] and w.dialogs == []
 
 
 def test_a_deep_link_beyond_the_first_window_opens_its_step(chromium, live_server):

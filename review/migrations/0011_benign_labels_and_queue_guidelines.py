@@ -1,11 +1,12 @@
-"""Benign labels and decisions keep no category or severity.
+"""Benign labels and decisions keep no category or severity; queues get guidelines.
 
 The label form came pre-filled with the detector's suggested category and severity, and a benign
 verdict kept them, so exports counted benign rows under misalignment categories. Category and
 severity describe a misalignment; this clears them on every stored benign label and decision.
+A queue's guidelines tell its labelers how to judge its items.
 """
 
-from django.db import migrations
+from django.db import migrations, models
 from django.db.models import Q
 
 
@@ -19,4 +20,18 @@ def clear_benign(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     dependencies = [("review", "0008_admin_role_permissions")]
 
-    operations = [migrations.RunPython(clear_benign, migrations.RunPython.noop, elidable=True)]
+    operations = [
+        migrations.RunPython(clear_benign, migrations.RunPython.noop, elidable=True),
+        migrations.AddField(
+            model_name="queue",
+            name="guidelines",
+            field=models.TextField(
+                blank=True,
+                help_text=(
+                    "How to label this queue's items, shown to labelers beside each one "
+                    "(plain text)."
+                ),
+                max_length=20000,
+            ),
+        ),
+    ]
