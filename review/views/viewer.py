@@ -9,6 +9,7 @@ step's content is kept in one element whose text equals the stored content chara
 character, so offsets chosen in the browser (selection.js) are offsets into the stored text.
 """
 
+import difflib
 import json
 import re
 from collections import defaultdict
@@ -31,6 +32,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET
 
+from detection.engine import ScanStep
+from detection.kinds.tool_action import Call
 from review.access import role_required
 from review.forms import FlagSpanForm, LabelForm
 from review.models import Assignment, Category, Label, Queue
@@ -353,6 +356,46 @@ def argument_patches(
     return found
 
 
+def edit_figures(step: Step) -> list[str]:
+    """The files a tool call writes or edits through an editor's arguments (a path with its new
+    text, and the text it replaces), as code: a written file's text, a replacement as a diff of
+    the old text against the new. The call's JSON shows them as one escaped string each, with
+    ``\n`` for every line break. The call is read as the tool-action detector reads it, so the
+    console and the detector agree on what it writes; patches are ``argument_patches``'."""
+    call = Call.read(ScanStep(step.index, step.kind, step.content, step.tool, "", step.arguments))
+    figures = []
+    for edit in call.edits:
+        if edit.old is None or edit.field is None:  # a patch, or a file deleted
+            continue
+        path, new = escape(edit.path), edit.field.value
+        if edit.old:
+            lines = difflib.unified_diff(
+                edit.old.splitlines(), new.splitlines(), f"a/{edit.path}", f"b/{edit.path}", n=3
+            )
+            diff = "\n".join(line.rstrip("\n") for line in lines)
+            figures.append(
+                f'<figure class="patch code-edit"><figcaption><code>{path}</code>: text replaced'
+                "</figcaption>"
+                f'<div class="diff-view">{render_content(diff, diff=True)}</div></figure>'
+            )
+        else:
+            figures.append(
+                f'<figure class="code-write"><figcaption><code>{path}</code> written'
+                f'</figcaption><pre class="code">{escape_text(new)}</pre></figure>'
+            )
+    return figures
+
+
+def call_figures(step: Step) -> list[str]:
+    """A tool call's patches and editor writes, as code, in the order the step shows them."""
+    patches = [
+        f'<figure class="patch"><figcaption><code>{escape(name)}</code> as a diff'
+        f'</figcaption><div class="diff-view">{html}</div></figure>'
+        for name, html in argument_patches(step.arguments)
+    ]
+    return patches + edit_figures(step)
+
+
 def step_time(moment: datetime) -> str:
     """A step's timestamp as a ``<time>`` element, in the console's time zone."""
     local = timezone.localtime(moment)
@@ -410,12 +453,8 @@ def render_step(step: Step, flags: Sequence[Flag], *, oob: bool = False) -> Safe
             f'<span class="muted">{lines} line{pluralize(lines)}</span> '
             f'<span class="preview">{escape(preview)}</span></summary>\n{body}\n</details>'
         )
-    elif patches := argument_patches(step.arguments) if step.kind == Step.Kind.TOOL_CALL else []:
-        out.extend(
-            f'<figure class="patch"><figcaption><code>{escape(name)}</code> as a diff'
-            f'</figcaption><div class="diff-view">{html}</div></figure>'
-            for name, html in patches
-        )
+    elif figures := call_figures(step) if step.kind == Step.Kind.TOOL_CALL else []:
+        out.extend(figures)
         out.append(
             f'\n<details class="step-fold"{" open" if flags else ""}>\n'
             f"<summary>Arguments as sent</summary>\n{body}\n</details>"

@@ -681,6 +681,34 @@ def test_a_reviewer_adjudicates_with_the_keys(
     assert w.errors == [] and w.dialogs == []
 
 
+def test_all_tool_output_expands_and_collapses_at_once(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    output = "\n".join(f"line {i}" for i in range(40))
+    steps = [("tool_result", output), ("tool_result", output), *realistic_steps()]
+    trace = make_trace(fill_tool_call_content(steps))
+    flagged = flag(trace, detector, step=1, start=0, end=6)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", f"/traces/{trace.pk}/")
+    long_result = page.locator("#step-0 details.step-fold")
+    expect(long_result).not_to_have_attribute("open", "")
+    expect(page.locator("#step-1 details.step-fold")).to_have_attribute("open", "")  # flagged
+    button = page.locator("#fold-all")
+    button.click()
+    expect(button).to_have_text("Collapse all tool output")
+    expect(long_result).to_have_attribute("open", "")
+    expect(page.locator("#step-7 details.step-fold")).to_have_attribute("open", "")  # the patch
+    button.click()
+    expect(button).to_have_text("Expand all tool output")
+    expect(long_result).not_to_have_attribute("open", "")
+    expect(page.locator("#step-5 details.step-fold")).not_to_have_attribute("open", "")
+    # A fold that holds a flag stays open: what was flagged is never hidden.
+    expect(page.locator(f'#step-1 mark[data-flags~="{flagged.pk}"]')).to_be_visible()
+    assert w.errors == []
+
+
 def test_a_deep_link_beyond_the_first_window_opens_its_step(chromium, live_server):
     from playwright.sync_api import expect
 
