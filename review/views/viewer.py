@@ -313,8 +313,8 @@ def render_content(text: str, flags: Sequence[Flag] = (), *, diff: bool = False)
 
 
 def mark_piece(piece: str, flags: Sequence[Flag], *, first: bool) -> str:
-    """One highlighted piece; hovering or focusing it shows its flags (CSS reads ``data-tip``)."""
-    tip = "\n\n".join(flag.description for flag in flags)
+    """One highlighted piece, described by its flags' entries under the step (keys.js picks
+    them out on hover or focus): a tooltip drawn over the text hid what was being read."""
     classes = ["flag"]
     if all(flag.human for flag in flags):
         classes.append("flag-human")
@@ -324,12 +324,9 @@ def mark_piece(piece: str, flags: Sequence[Flag], *, first: bool) -> str:
     if severity:
         classes.append(f"flag-sev-{severity}")
     return format_html(
-        '<mark class="{}" data-flags="{}" data-tip="{}" title="{}" aria-describedby="{}"{}>'
-        "{}</mark>",
+        '<mark class="{}" data-flags="{}" aria-describedby="{}"{}>{}</mark>',
         " ".join(classes),
         " ".join(str(flag.segment_id) for flag in flags),
-        tip,
-        tip,
         " ".join(f"tip-{flag.segment_id}" for flag in flags),
         mark_safe(' tabindex="0"') if first else "",
         mark_safe(piece),  # noqa: S308 -- already escaped by the caller

@@ -289,6 +289,21 @@ function init(viewer) {
     if (step) currentStep = Number(step.dataset.index);
   });
 
+  // A highlight's details are its flags' entries under the step, picked out while it is hovered
+  // or focused, rather than a tooltip over the text being read.
+  for (const type of ["mouseover", "mouseout", "focusin", "focusout"]) {
+    stepsBox.addEventListener(type, (event) => {
+      const mark = event.target.closest?.("mark.flag");
+      if (!mark) return;
+      const entering = type === "mouseover" || type === "focusin";
+      const still = type === "mouseout" ? mark === document.activeElement : mark.matches(":hover");
+      const on = entering || still;
+      for (const segment of mark.dataset.flags.split(" ")) {
+        document.getElementById(`tip-${segment}`)?.classList.toggle("tip-current", on);
+      }
+    });
+  }
+
   // Rejected forms come back as 400/422 with their errors: show them where the form was.
   document.body.addEventListener("htmx:beforeSwap", (event) => {
     const status = event.detail.xhr.status;

@@ -139,8 +139,7 @@ class Watched:
         self.page.on("request", lambda r: self.requests.append(r.url))
 
     def _console(self, message) -> None:
-        # Chromium asks for /favicon.ico by itself; the console has none.
-        if message.type == "error" and not message.location.get("url", "").endswith("favicon.ico"):
+        if message.type == "error":
             self.errors.append(message.text)
 
     def _dialog(self, dialog) -> None:
@@ -219,10 +218,10 @@ def test_a_labeler_works_a_queue_with_the_keyboard(chromium, live_server, detect
     page.wait_for_url(f"**/traces/{trace.pk}/?queue={queue.pk}&segment={tamper.pk}#step-4")
     expect(page.locator("#label-panel h2")).to_have_text("Flag on step #4")
     expect(page.locator(".queue-banner")).to_contain_text("Test tampering")
-    # The queue's flag is in view and focused, its tooltip showing.
+    # The queue's flag is in view and focused, its entry under the step picked out.
     mark = page.locator(f'mark[data-flags~="{tamper.pk}"]').first
     expect(mark).to_be_focused()
-    expect(mark).to_have_attribute("title", re.compile(r"^test-tamper v1 · score 0\.93"))
+    expect(page.locator(f"#tip-{tamper.pk}.tip-current")).to_contain_text("test-tamper · 0.93")
     if os.environ.get("TRACEWATCH_SCREENSHOTS") == "1":
         page.set_viewport_size({"width": 1360, "height": 1020})
         page.evaluate("window.scrollTo(0, 0)")
@@ -776,3 +775,74 @@ def test_a_reviewer_exports_a_dataset_in_the_browser(
     assert watched.errors == []
     assert watched.dialogs == []
     assert watched.foreign_requests() == []
+
+
+def test_flag_details_cover_neither_the_text_nor_the_verdicts(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    trace, tamper, _, _ = flagged_run(detector)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", f"/traces/{trace.pk}/?segment={tamper.pk}")
+    mark = page.locator(f'mark[data-flags~="{tamper.pk}"]').first
+    expect(mark).to_be_focused()
+    mark.hover()
+    # Nothing is drawn over the page: the details are in the step's list of flags, picked out.
+    overlay = "(m) => getComputedStyle(m, '::after').content"
+    assert mark.evaluate(overlay) in ("none", "normal")
+    assert mark.get_attribute("title") is None
+    tip = page.locator(f"#tip-{tamper.pk}")
+    expect(tip).to_have_class(re.compile(r"\btip-current\b"))
+    expect(tip).to_contain_text("test-tamper")
+    for item in page.locator("#flag-rail .rail-item").all():
+        assert item.get_attribute("title") is None
+    page.mouse.move(0, 0)
+    page.locator("#step-2").focus()
+    expect(tip).not_to_have_class(re.compile(r"\btip-current\b"))
+    assert w.errors == []
+
+
+def test_a_labeler_refused_a_page_keeps_the_navigation_and_the_icon(chromium, live_server):
+    from playwright.sync_api import expect
+
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", "/")
+    response = page.goto(f"{live_server.url}/adjudication/")
+    assert response.status == 403
+    expect(page.locator("h1")).to_have_text("Not for your role")
+    expect(page.get_by_role("navigation", name="Main")).to_contain_text("Traces")
+    icon = page.locator("link[rel=icon]")
+    assert page.request.get(f"{live_server.url}{icon.get_attribute('href')}").ok
+    assert page.request.get(f"{live_server.url}/favicon.ico").ok
+    assert [error for error in w.errors if "403" not in error] == []
+
+
+def test_the_dataset_comparison_fits_a_1440_pixel_screen(
+    chromium, live_server, detector, labeler, other_labeler, reviewer, settings, tmp_path
+):
+    from tests.review.datasets import export, labeled_data
+
+    settings.TRACEWATCH_EXPORT_DIR = tmp_path / "exports"
+    labeled_data(detector, labeler, other_labeler, reviewer)
+    first, second = export(), export(filters={"level": "segment"})
+    w = Watched(chromium, live_server)
+    page = w.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    w.sign_in(reviewer.username, "/datasets/")
+    page.goto(f"{live_server.url}/datasets/diff/?a={first.pk}&b={second.pk}")
+    # Every cell of every last column is whole on the screen, under nothing else.
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('main table tr > :last-child')].filter((cell) => {
+            const box = cell.getBoundingClientRect();
+            const y = box.top + box.height / 2;
+            if (box.right > innerWidth) return true;
+            return ![box.left + 1, box.right - 1].every(
+                (x) => cell.contains(document.elementFromPoint(x, y)));
+        }).map((cell) => cell.textContent)"""
+    )
+    assert clipped == []
+    assert page.locator("main table").count() == 6
+    assert w.errors == []

@@ -820,3 +820,18 @@ def test_a_span_flagged_by_hand_is_an_item_of_queues(labeler, other_labeler, det
     assert f'data-flags="{segment.pk}"' in page
     filtered = Queue.objects.create(name="Found", level=level, filters={"detector": "test-tamper"})
     assert queue_progress(queues=[filtered], user=labeler)[0].items == 1
+
+
+def test_a_refused_page_keeps_the_consoles_navigation(labeler):
+    response = client_for(labeler).get(reverse("review:adjudication"))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "<h1>Not for your role</h1>" in html
+    assert "This needs the reviewer role." in html
+    assert texts(html, aria_label="Main")[0].split() == ["Queues", "Traces", "Flags"]
+
+
+def test_the_browsers_favicon_request_finds_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response.url.endswith(".ico") and response.url.startswith(settings.STATIC_URL)
