@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from detection.models import Detector
@@ -19,10 +21,12 @@ from review.selectors import (
     DEFAULT_TRACE_SORT,
     FLAG_SORTS,
     TRACE_SORTS,
+    Outcome,
     QueueFilters,
     sort_choices,
 )
 from traces.models import Severity, Source, Trace
+from traces.roles import REVIEWER, has_role
 
 SEVERITIES = Severity.choices[1:]
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -130,16 +134,66 @@ class FilterForm(forms.Form):
         return self.is_bound and any(self.data.get(name) for name in self.fields)
 
 
+EITHER = [("", "Either"), ("yes", "Yes"), ("no", "No")]
+# What other people decided: only reviewers filter on it, since labelers label blind.
+REVIEWER_OUTCOME_FIELDS = ("labeler", "disagreement", "adjudicated")
+
+
 class _ListForm(FilterForm):
+    """A list's filter, search and label outcome. ``user`` decides the outcome fields: a
+    labeler's verdict filter reads their own labels, and the fields that tell what others
+    decided are left out."""
+
     q = forms.CharField(
         label="Search step text",
         max_length=200,
         required=False,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search step text"}),
     )
+    verdict = forms.ChoiceField(
+        label="Verdict", choices=[("", "Any verdict"), *Verdict.choices], required=False
+    )
+    mine = forms.ChoiceField(label="Labeled by me", choices=EITHER, required=False)
+    labeler = forms.ModelChoiceField(
+        get_user_model().objects.none(),
+        to_field_name="username",
+        required=False,
+        empty_label="Any labeler",
+    )
+    disagreement = forms.ChoiceField(label="Open disagreement", choices=EITHER, required=False)
+    adjudicated = forms.ChoiceField(label="Adjudicated", choices=EITHER, required=False)
+
+    def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if has_role(user, REVIEWER):
+            self.fields["labeler"].queryset = (
+                get_user_model()
+                .objects.filter(labels__isnull=False)
+                .distinct()
+                .order_by("username")
+            )
+        else:
+            for name in REVIEWER_OUTCOME_FIELDS:
+                del self.fields[name]
 
     def search(self) -> str:
         return self.cleaned_data.get("q", "").strip()
+
+    def outcome(self) -> Outcome:
+        """The label-outcome fields as the selectors take them (call after ``is_valid``)."""
+        data = self.cleaned_data
+
+        def either(name: str) -> bool | None:
+            return {"yes": True, "no": False}.get(data.get(name) or "")
+
+        labeler = data.get("labeler")
+        return Outcome(
+            verdict=data.get("verdict") or None,
+            labeler=labeler.get_username() if labeler else None,
+            mine=either("mine"),
+            disagreement=either("disagreement"),
+            adjudicated=either("adjudicated"),
+        )
 
 
 class TraceListForm(_ListForm):

@@ -233,6 +233,44 @@ def seen_by(user: AbstractBaseUser | None) -> Q:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What people made of a list's items: a verdict, a labeler, the viewer's own labels, an
+    open disagreement, a decision. None means either way. A trace's outcome is that of any of
+    its items (the whole trace or a segment of it)."""
+
+    verdict: str | None = None
+    labeler: str | None = None
+    mine: bool | None = None
+    disagreement: bool | None = None
+    adjudicated: bool | None = None
+
+
+def _either(condition: Q | Exists, wanted: bool | None) -> Q:
+    return Q() if wanted is None else Q(condition) if wanted else ~Q(condition)
+
+
+def outcome_filter(outcome: Outcome, *, viewer: AbstractBaseUser, level: str) -> Q:
+    """The rows (segments, or traces for ``level`` "trace") whose labels match ``outcome``.
+
+    A labeler labels blind, so for them ``verdict`` reads their own latest labels only, and the
+    other fields that tell what other people decided (``labeler``, ``disagreement``,
+    ``adjudicated``) are the forms' to refuse: they are reviewers' filters."""
+    item = {"trace": OuterRef("pk")} if level == "trace" else {"segment": OuterRef("pk")}
+    condition = Q()
+    if outcome.verdict is not None:
+        latest = latest_labels().filter(verdict=outcome.verdict, **item)
+        if not has_role(viewer, REVIEWER):
+            latest = latest.filter(author=viewer)
+        condition &= Q(Exists(latest))
+    if outcome.labeler is not None:
+        condition &= Q(Exists(Label.objects.filter(author__username=outcome.labeler, **item)))
+    condition &= _either(Exists(Label.objects.filter(author=viewer, **item)), outcome.mine)
+    condition &= _either(Exists(open_disagreements().filter(**item)), outcome.disagreement)
+    condition &= _either(Exists(Decision.objects.filter(**item)), outcome.adjudicated)
+    return condition
+
+
+@dataclass(frozen=True)
 class SortKey:
     """One sortable column: its URL key and the fields it orders by (descending first)."""
 
@@ -299,11 +337,12 @@ def trace_list(
     search: str = "",
     sort: str = DEFAULT_TRACE_SORT,
     viewer: AbstractBaseUser | None = None,
+    outcome: Outcome | None = None,
 ) -> QuerySet[Trace]:
     """Traces passing the filters, each with its number of current flags (the detectors' and
     the spans people flagged that ``viewer`` may see) and top score. Finding fields (detector,
     category, severity, score) keep the traces with a matching flag; without them, traces
-    nothing flagged are listed too."""
+    nothing flagged are listed too. ``outcome`` keeps the traces whose labels match it."""
     marks = marked_segments(filters).filter(seen_by(viewer))
     findings = matching_findings(filters)
     traces = Trace.objects.filter(**_trace_filter(filters, ""))
@@ -311,6 +350,8 @@ def trace_list(
         traces = traces.filter(pk__in=findings.values("trace"))
     if search:
         traces = traces.filter(pk__in=matching_steps(search).values("trace_id"))
+    if outcome is not None and viewer is not None:
+        traces = traces.filter(outcome_filter(outcome, viewer=viewer, level="trace"))
     return (
         traces.select_related("source")
         .defer("metadata", "task")
@@ -362,11 +403,12 @@ def flag_list(
     search: str = "",
     sort: str = DEFAULT_FLAG_SORT,
     viewer: AbstractBaseUser | None = None,
+    outcome: Outcome | None = None,
 ) -> QuerySet[Segment]:
     """Flagged segments passing the filters, and the spans people flagged that ``viewer`` may
     see, each with its top score and severity (none for a person's span) and an ``excerpt`` of
     its step cut in the database (``excerpt_from`` is where it starts), so a page of flags never
-    loads whole steps."""
+    loads whole steps. ``outcome`` keeps the segments whose labels match it."""
     findings = matching_findings(filters)
     marks = marked_segments(filters).filter(seen_by(viewer))
     segments = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
@@ -374,6 +416,8 @@ def flag_list(
     )
     if search:
         segments = segments.filter(step__in=matching_steps(search).values("pk"))
+    if outcome is not None and viewer is not None:
+        segments = segments.filter(outcome_filter(outcome, viewer=viewer, level="segment"))
     start = Coalesce("start", 0)
     excerpt_from = Greatest(start - EXCERPT_BEFORE, 0)
     span = Least(Coalesce("end", start + EXCERPT_SPAN) - start, EXCERPT_SPAN)

@@ -149,12 +149,16 @@ def _page(rows: Any, request: HttpRequest) -> Page:
 @vary_on_headers("HX-Request")
 def trace_list(request: HttpRequest) -> HttpResponse:
     """Traces, filtered, searched, sorted and paginated from the URL."""
-    form = TraceListForm(request.GET)
+    form = TraceListForm(request.GET, user=request.user)
     context: dict[str, Any] = {"form": form, "page": None, "rows": []}
     if form.is_valid():
         search = form.search()
         traces = selectors.trace_list(
-            filters=form.queue_filters(), search=search, sort=form.ordering(), viewer=request.user
+            filters=form.queue_filters(),
+            search=search,
+            sort=form.ordering(),
+            viewer=request.user,
+            outcome=form.outcome(),
         )
         page = _page(traces, request)
         rows = list(page.object_list)
@@ -180,12 +184,16 @@ def trace_list(request: HttpRequest) -> HttpResponse:
 def flag_list(request: HttpRequest) -> HttpResponse:
     """Flagged segments with their evidence, filtered, searched, sorted and paginated from the
     URL."""
-    form = FlagListForm(request.GET)
+    form = FlagListForm(request.GET, user=request.user)
     context: dict[str, Any] = {"form": form, "page": None, "rows": []}
     if form.is_valid():
         filters = form.queue_filters()
         segments = selectors.flag_list(
-            filters=filters, search=form.search(), sort=form.ordering(), viewer=request.user
+            filters=filters,
+            search=form.search(),
+            sort=form.ordering(),
+            viewer=request.user,
+            outcome=form.outcome(),
         )
         page = _page(segments, request)
         rows = list(page.object_list)

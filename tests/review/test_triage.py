@@ -17,7 +17,7 @@ from detection.models import Detector, Finding
 from review.models import Label, Queue
 from review.search import index_traces, unindexed_traces
 from review.selectors import matching_steps, parse_filters, queue_progress
-from review.services import LabelInput, save_label
+from review.services import LabelInput, decide, save_label
 from tests.review.conftest import HTMX, client_for, flag, make_trace, make_user
 from tests.review.pages import texts
 from traces.models import Segment, Source, Step, Trace
@@ -835,3 +835,59 @@ def test_the_browsers_favicon_request_finds_the_icon(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 302
     assert response.url.endswith(".ico") and response.url.startswith(settings.STATIC_URL)
+
+
+# --- Filters on what people decided --------------------------------------------------------------
+
+
+@pytest.fixture
+def decided(labeler, other_labeler, reviewer, detector) -> list[Trace]:
+    """t00: lena and omar disagree; t01: lena says benign and a reviewer agrees; t02: unlabeled."""
+    traces = make_traces(3, detector)
+    segments = {t.external_id: Segment.objects.get(step__trace=t) for t in traces}
+    label(labeler, segments["t00"])
+    label(other_labeler, segments["t00"], "benign")
+    label(labeler, segments["t01"], "benign")
+    decide(reviewer=reviewer, trace=traces[1], segment=segments["t01"], verdict="benign")
+    return traces
+
+
+@pytest.mark.parametrize(
+    ("query", "flags"),
+    [
+        ({"verdict": "benign"}, ["t01", "t00"]),
+        ({"verdict": "misaligned"}, ["t00"]),
+        ({"labeler": "omar"}, ["t00"]),
+        ({"mine": "no"}, ["t02", "t01", "t00"]),
+        ({"disagreement": "yes"}, ["t00"]),
+        ({"disagreement": "no"}, ["t02", "t01"]),
+        ({"adjudicated": "yes"}, ["t01"]),
+        ({"adjudicated": "no", "verdict": "benign"}, ["t00"]),
+    ],
+)
+def test_reviewers_filter_the_lists_on_what_people_decided(reviewer, decided, query, flags):
+    client = client_for(reviewer)
+    assert trace_ids(client.get(reverse("review:flags"), query).content.decode()) == flags
+    traces = trace_ids(client.get(reverse("review:traces"), query).content.decode())
+    assert sorted(traces) == sorted(flags)
+
+
+def test_a_labeler_filters_on_their_own_labels_only(labeler, decided):
+    client = client_for(labeler)
+    url = reverse("review:flags")
+    # omar's benign label on t00 stays hidden: blind labeling.
+    assert trace_ids(client.get(url, {"verdict": "benign"}).content.decode()) == ["t01"]
+    assert trace_ids(client.get(url, {"mine": "yes"}).content.decode()) == ["t01", "t00"]
+    assert trace_ids(client.get(url, {"mine": "no"}).content.decode()) == ["t02"]
+    # What others decided is not theirs to filter on: those fields are not offered or read.
+    html = client.get(url, {"disagreement": "yes", "labeler": "omar"}).content.decode()
+    assert trace_ids(html) == ["t02", "t01", "t00"]
+    assert 'name="disagreement"' not in html and 'name="labeler"' not in html
+    assert 'name="mine"' in html
+
+
+def test_a_bad_outcome_value_is_a_form_error(reviewer, decided):
+    response = client_for(reviewer).get(reverse("review:flags"), {"labeler": "nobody-here"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert trace_ids(response.content.decode()) == []
