@@ -25,7 +25,8 @@ from review.selectors import (
     QueueFilters,
     sort_choices,
 )
-from traces.models import Severity, Source, Trace
+from traces.models import Segment, Severity, Source, Trace
+from traces.params import whole_number
 from traces.roles import REVIEWER, has_role
 
 SEVERITIES = Severity.choices[1:]
@@ -273,4 +274,39 @@ class DecisionForm(forms.Form):
         elif data.get("verdict"):
             data["category"] = None
             data["severity"] = None
+        return data
+
+
+# Most items one bulk action adds: a page of a list is 50.
+MAX_BULK_ITEMS = 500
+
+
+class QueueAddForm(forms.Form):
+    """Selected rows of a list (``item``, repeated) added to a queue of their level, or to a new
+    queue that holds them alone."""
+
+    level = forms.ChoiceField(choices=Queue.Level.choices)
+    queue = forms.ModelChoiceField(Queue.objects.all(), required=False, empty_label="A new queue")
+    name = forms.CharField(label="New queue's name", max_length=100, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        values = self.data.getlist("item") if hasattr(self.data, "getlist") else []
+        items = [whole_number(value) for value in values]
+        if not items or None in items or len(items) > MAX_BULK_ITEMS:
+            self.add_error(None, f"Select between 1 and {MAX_BULK_ITEMS} rows (item).")
+            return data
+        level = data.get("level")
+        model = Segment if level == Queue.Level.SEGMENT else Trace
+        if level and model.objects.filter(pk__in=items).count() != len(set(items)):
+            self.add_error(None, f"item: some of the selected {level}s do not exist.")
+        queue, name = data.get("queue"), (data.get("name") or "").strip()
+        if queue is not None and level and queue.level != level:
+            self.add_error("queue", f"This queue holds {queue.get_level_display()}.")
+        if queue is None:
+            if not name:
+                self.add_error("name", "Name the new queue, or choose one.")
+            elif Queue.objects.filter(name=name).exists():
+                self.add_error("name", "A queue has this name already.")
+        data["items"], data["name"] = items, name
         return data

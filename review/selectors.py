@@ -54,6 +54,11 @@ class QueueFilters(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     review_state: str | None = None
     ingested_after: datetime | None = None
     ingested_before: datetime | None = None
+    # Items added by hand from the lists (segment or trace ids, as the queue's level): in the
+    # queue besides what the fields above match, or alone with ``only_items``. They still pass
+    # the filter on traces (source, model, review state, dates).
+    items: list[int] | None = None
+    only_items: bool = False
 
 
 def parse_filters(filters: dict[str, Any]) -> QueueFilters:
@@ -112,20 +117,31 @@ def queue_items(queue: Queue) -> QuerySet:
     findings = matching_findings(filters)
     if queue.level == Queue.Level.SEGMENT:
         per_item = findings.filter(segment=OuterRef("pk")).values("segment")
+        matched = Q(pk__in=findings.values("segment")) | Q(
+            pk__in=marked_segments(filters).values("pk")
+        )
         items = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
-            Q(pk__in=findings.values("segment")) | Q(pk__in=marked_segments(filters).values("pk"))
+            _with_added(matched, filters)
         )
     else:
         per_item = findings.filter(trace=OuterRef("pk")).values("trace")
         marked_traces = marked_segments(filters).values("step__trace_id")
+        matched = Q(pk__in=findings.values("trace")) | Q(pk__in=marked_traces)
         items = Trace.objects.filter(**_trace_filter(filters, "")).filter(
-            Q(pk__in=findings.values("trace")) | Q(pk__in=marked_traces)
+            _with_added(matched, filters)
         )
     items = items.annotate(
         top_score=Subquery(per_item.annotate(m=Max("score")).values("m")[:1]),
         top_severity=Subquery(per_item.annotate(m=Max("severity")).values("m")[:1]),
     )
     return items.order_by(*QUEUE_ORDERS[queue.order])
+
+
+def _with_added(matched: Q, filters: QueueFilters) -> Q:
+    """The items a queue holds: those ``matched`` by its fields, and the ones added by hand."""
+    if filters.only_items:
+        return Q(pk__in=filters.items or [])
+    return matched | Q(pk__in=filters.items) if filters.items else matched
 
 
 def queue_traces(queue: Queue) -> QuerySet[Trace]:
@@ -137,8 +153,28 @@ def queue_order_keys(queue: Queue) -> QuerySet:
     """One row per item of the queue's matching findings on the traces its filter lets through:
     the item's id as ``item``, with its ``top_severity`` and ``top_score``, by one grouped scan
     of those findings; then a row per span people flagged (``marked_segments``), which has
-    neither and so comes after the detectors' flags."""
+    neither and so comes after the detectors' flags; then the items added by hand. An item can
+    have several rows: the claim takes its best."""
     filters = parse_filters(queue.filters)
+    added = None
+    if filters.items:
+        # Items added by hand are ordered by their current findings, like the rest.
+        model = Segment if queue.level == Queue.Level.SEGMENT else Trace
+        current = Q(
+            findings__detector__enabled=True,
+            findings__detector_version=F("findings__detector__version"),
+        )
+        added = (
+            model.objects.filter(pk__in=filters.items)
+            .values(item=F("pk"))
+            .annotate(
+                top_severity=Coalesce(Max("findings__severity", filter=current), 0),
+                top_score=Coalesce(Max("findings__score", filter=current), 0.0),
+            )
+            .order_by()
+        )
+        if filters.only_items:
+            return added
     found = (
         matching_findings(filters)
         .filter(**_trace_filter(filters, "trace__"))
@@ -146,18 +182,20 @@ def queue_order_keys(queue: Queue) -> QuerySet:
         .annotate(top_severity=Max("severity"), top_score=Max("score"))
         .order_by()
     )
-    if has_finding_filter(filters):
-        return found
-    marked = (
-        marked_segments(filters)
-        .values(item=F("pk" if queue.level == Queue.Level.SEGMENT else "step__trace_id"))
-        .annotate(
-            top_severity=Value(0, output_field=IntegerField()),
-            top_score=Value(0.0, output_field=FloatField()),
+    parts = []
+    if not has_finding_filter(filters):
+        parts.append(
+            marked_segments(filters)
+            .values(item=F("pk" if queue.level == Queue.Level.SEGMENT else "step__trace_id"))
+            .annotate(
+                top_severity=Value(0, output_field=IntegerField()),
+                top_score=Value(0.0, output_field=FloatField()),
+            )
+            .order_by()
         )
-        .order_by()
-    )
-    return found.union(marked, all=True)
+    if added is not None:
+        parts.append(added)
+    return found.union(*parts, all=True) if parts else found
 
 
 # --- Triage: queue progress, lists of traces and flags, full-text search ------------------------

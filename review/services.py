@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import EmptyResultSet
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -81,7 +82,10 @@ def _candidate(
     """The first item that ``_CANDIDATE_SQL`` finds with ``params`` (those of ``claim_next``),
     as (item, trace, step index), its row locked where the database can skip locked rows."""
     item_field = queue_item_field(queue)
-    keys, keys_params = queue_order_keys(queue).query.sql_with_params()
+    try:
+        keys, keys_params = queue_order_keys(queue).query.sql_with_params()
+    except EmptyResultSet:  # a queue of items added by hand, none left
+        return None
     if item_field == "segment":
         table, trace_and_step = "traces_segment", 's.trace_id, s."index"'
         step_join = "JOIN traces_step s ON s.id = i.step_id"
@@ -170,6 +174,36 @@ def queue_skip(*, queue: Queue, user: AbstractBaseUser, assignment_id: int) -> A
         assignment.leased_until = timezone.now()
         assignment.save(update_fields=["leased_until"])
     return assignment
+
+
+def queue_add_items(*, queue: Queue, items: Collection[int]) -> int:
+    """Add items (segment or trace ids, as the queue's level) to the queue by hand, after those
+    it holds already; returns how many were new. The queue's row is locked while its filter is
+    rewritten, so two people adding at once both keep their items."""
+    with transaction.atomic():
+        locked = Queue.objects.select_for_update().get(pk=queue.pk)
+        filters = dict(locked.filters or {})
+        held = list(filters.get("items") or [])
+        known = set(held)
+        new = [item for item in dict.fromkeys(items) if item not in known]
+        filters["items"] = held + new
+        locked.filters = filters
+        locked.save(update_fields=["filters"])
+    queue.filters = locked.filters
+    return len(new)
+
+
+def queue_create_from(
+    *, name: str, level: str, items: Collection[int], user: AbstractBaseUser
+) -> Queue:
+    """A queue holding just the given items (segment or trace ids, as ``level``), in the order
+    of their findings like any queue's."""
+    return Queue.objects.create(
+        name=name,
+        level=level,
+        filters={"items": list(dict.fromkeys(items)), "only_items": True},
+        created_by=user,
+    )
 
 
 @dataclass(frozen=True)

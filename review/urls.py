@@ -9,6 +9,7 @@ urlpatterns = [
     path("", triage.home, name="home"),
     path("queues/new/", triage.queue_form, name="queue-new"),
     path("queues/<int:queue_id>/edit/", triage.queue_form, name="queue-edit"),
+    path("queues/add/", triage.queue_add, name="queue-add"),
     path("traces/", triage.trace_list, name="traces"),
     path("flags/", triage.flag_list, name="flags"),
     # Reading and labeling a trace.

@@ -891,3 +891,110 @@ def test_a_bad_outcome_value_is_a_form_error(reviewer, decided):
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     assert trace_ids(response.content.decode()) == []
+
+
+# --- Bulk: selected rows into a queue ------------------------------------------------------------
+
+
+def add_to_queue(client, level: str, items: list, **fields):
+    data = {"level": level, "item": [str(item) for item in items], **fields}
+    return client.post(reverse("review:queue-add"), data)
+
+
+def test_reviewer_adds_selected_flags_to_a_new_queue_holding_just_them(reviewer, detector):
+    traces = make_traces(3, detector)
+    segments = [Segment.objects.get(step__trace=trace) for trace in traces]
+    client = client_for(reviewer)
+    back = reverse("review:flags") + "?sort=score"
+    response = add_to_queue(
+        client, "segment", [segments[0].pk, segments[2].pk], name="Look again", next=back
+    )
+    assert response.status_code == 302 and response.url == back
+    queue = Queue.objects.get(name="Look again")
+    assert queue.filters == {"items": [segments[0].pk, segments[2].pk], "only_items": True}
+    assert queue_progress(queues=[queue], user=reviewer)[0].items == 2
+    first = client.get(reverse("review:queue-next", args=[queue.pk]))
+    assert f"segment={segments[2].pk}" in first.url  # the better scored of the two
+    assert "2 items added to the queue “Look again”." in client.get(back).content.decode()
+
+
+def test_traces_added_to_a_filtered_queue_join_what_it_matches_and_survive_an_edit(
+    reviewer, detector
+):
+    claims = Detector.objects.create(name="claims", kind="pattern", category="deceiving_user")
+    matched, *others = make_traces(3, detector)
+    flag(matched, claims, step=1, start=0, end=4)
+    queue = Queue.objects.create(name="Claims", level="trace", filters={"detector": "claims"})
+    client = client_for(reviewer)
+    add_to_queue(client, "trace", [others[0].pk], queue=queue.pk)
+    add_to_queue(client, "trace", [others[0].pk, others[1].pk], queue=queue.pk)
+    queue.refresh_from_db()
+    assert queue.filters["items"] == [others[0].pk, others[1].pk]
+    assert queue_progress(queues=[queue], user=reviewer)[0].items == 3
+    handed = set()
+    for _ in range(4):  # overlap 1: each of the three once, then nothing
+        response = client.get(reverse("review:queue-next", args=[queue.pk]))
+        if response.status_code == 302:
+            trace_id = int(re.search(r"/traces/(\d+)/", response.url)[1])
+            handed.add(trace_id)
+            save_label(
+                author=reviewer,
+                trace=Trace.objects.get(pk=trace_id),
+                segment=None,
+                label=LabelInput("benign"),
+                queue=queue,
+            )
+    assert handed == {matched.pk, others[0].pk, others[1].pk}
+    form = client.get(reverse("review:queue-edit", args=[queue.pk])).content.decode()
+    assert "It also holds 2 items added from the lists." in form
+    client.post(
+        reverse("review:queue-edit", args=[queue.pk]),
+        {
+            "name": "Claims",
+            "level": "trace",
+            "order": "severity_score",
+            "overlap": 1,
+            "lease_seconds": 900,
+            "active": "on",
+            "detector": "claims",
+        },
+    )
+    queue.refresh_from_db()
+    assert queue.filters == {"detector": "claims", "items": [others[0].pk, others[1].pk]}
+
+
+@pytest.mark.parametrize(
+    ("level", "items", "fields", "error"),
+    [
+        ("segment", [], {"name": "New"}, "item"),
+        ("segment", ["x"], {"name": "New"}, "item"),
+        ("segment", [999999], {"name": "New"}, "item"),
+        ("trace", ["self"], {"name": ""}, "name:"),
+        ("trace", ["self"], {"name": "Taken"}, "name:"),
+        ("trace", ["self"], {"queue": "segments"}, "queue:"),
+        ("nothing", ["self"], {"name": "New"}, "level:"),
+    ],
+)
+def test_a_bad_bulk_action_answers_400_and_changes_nothing(
+    reviewer, detector, level, items, fields, error
+):
+    [trace] = make_traces(1, detector)
+    taken = Queue.objects.create(name="Taken", level="trace")
+    segments = Queue.objects.create(name="Segments", level="segment")
+    fields = {k: {"segments": segments.pk}.get(v, v) for k, v in fields.items()}
+    items = [trace.pk if item == "self" else item for item in items]
+    response = add_to_queue(client_for(reviewer), level, items, **fields)
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert Queue.objects.count() == 2
+    assert taken.filters == Queue.objects.get(pk=taken.pk).filters == {}
+
+
+def test_only_reviewers_get_the_bulk_form(labeler, reviewer, detector):
+    make_traces(1, detector)
+    for name in ("review:flags", "review:traces"):
+        assert 'form="bulk"' in client_for(reviewer).get(reverse(name)).content.decode()
+        assert 'form="bulk"' not in client_for(labeler).get(reverse(name)).content.decode()
+    response = add_to_queue(client_for(labeler), "segment", [1], name="Mine")
+    assert response.status_code == 403
+    assert not Queue.objects.exists()
