@@ -9,6 +9,8 @@
 // before them), or else by replacing the steps with the window that holds it. That is also how a
 // #step-N link beyond the first window works, as does the server's ?from=N.
 
+import { enterSaves, listenForKeys } from "./keyboard.js";
+
 const viewer = document.getElementById("viewer");
 if (viewer) init(viewer);
 
@@ -201,22 +203,9 @@ function init(viewer) {
     if (field) field.focus();
   }
 
-  function toggleHelp(show = help.hidden) {
-    help.hidden = !show;
-    if (show) help.querySelector("button")?.focus();
-  }
-
-  function isTyping(element) {
-    if (!element || !element.tagName) return false;
-    if (element.isContentEditable || element.tagName === "TEXTAREA" || element.tagName === "SELECT") {
-      return true;
-    }
-    return element.tagName === "INPUT" && !["radio", "checkbox", "button", "submit"].includes(element.type);
-  }
-
   function save(event) {
     const target = event.target;
-    if (target.tagName === "TEXTAREA" || target.closest?.("a, button, summary")) return;
+    if (!enterSaves(target)) return;
     const form = target.closest?.("form") || panel().querySelector("#label-form");
     const button = form?.querySelector("[data-primary]:not([disabled])");
     if (!button) return;
@@ -242,33 +231,10 @@ function init(viewer) {
     },
     x: () => document.querySelector("[data-queue-skip]")?.click(),
     b: () => document.querySelector("[data-queue-back]")?.click(),
-    "?": () => toggleHelp(),
   };
-
-  document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-    const target = event.target;
-    if (event.key === "Escape") {
-      if (!help.hidden) toggleHelp(false);
-      else if (isTyping(target)) target.blur();
-      return;
-    }
-    if (event.key === "Enter") {
-      if (help.hidden) save(event);
-      return;
-    }
-    if (isTyping(target)) return;
-    const action = keys[event.key];
-    if (!action || (!help.hidden && event.key !== "?")) return;
-    event.preventDefault();
-    action();
-  });
+  listenForKeys({ help, keys, enter: save });
 
   document.addEventListener("click", (event) => {
-    if (event.target.closest("[data-close-help]")) {
-      toggleHelp(false);
-      return;
-    }
     const link = event.target.closest("#flag-rail .rail-item, .flag-link");
     if (link) {
       event.preventDefault();

@@ -472,14 +472,20 @@ def flagged_run(detector) -> tuple[Trace, Segment, Segment, Segment]:
     return trace, tamper, patch, claim
 
 
+def labeler_at(chromium, live_server, segment: Segment) -> Watched:
+    """A labeler signed in, on the trace page at ``segment``."""
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    w.sign_in("lena", f"/traces/{segment.step.trace_id}/?segment={segment.pk}")
+    return w
+
+
 def test_a_benign_verdict_has_no_category_or_severity(chromium, live_server, detector):
     from playwright.sync_api import expect
 
-    trace, tamper, _, _ = flagged_run(detector)
-    make_user("lena", LABELER)
-    w = Watched(chromium, live_server)
+    _, tamper, _, _ = flagged_run(detector)
+    w = labeler_at(chromium, live_server, tamper)
     page = w.page
-    w.sign_in("lena", f"/traces/{trace.pk}/?segment={tamper.pk}")
     expect(page.locator("#label-panel h2")).to_have_text("Flag on step #4")
     category, severity = page.locator("#label-category"), page.locator("#label-severity")
     # Pre-filled from the detector's suggestion.
@@ -564,11 +570,9 @@ def test_unsaved_label_changes_are_not_dropped_without_asking(chromium, live_ser
 def test_n_and_p_move_from_where_the_labeler_is_reading(chromium, live_server, detector):
     from playwright.sync_api import expect
 
-    trace, tamper, _, _ = flagged_run(detector)
-    make_user("lena", LABELER)
-    w = Watched(chromium, live_server)
+    _, tamper, _, _ = flagged_run(detector)
+    w = labeler_at(chromium, live_server, tamper)
     page = w.page
-    w.sign_in("lena", f"/traces/{trace.pk}/?segment={tamper.pk}")
     heading = page.locator("#label-panel h2")
     expect(heading).to_have_text("Flag on step #4")
     expect(page.locator(f'mark[data-flags~="{tamper.pk}"]').first).to_be_focused()
@@ -780,11 +784,9 @@ def test_a_reviewer_exports_a_dataset_in_the_browser(
 def test_flag_details_cover_neither_the_text_nor_the_verdicts(chromium, live_server, detector):
     from playwright.sync_api import expect
 
-    trace, tamper, _, _ = flagged_run(detector)
-    make_user("lena", LABELER)
-    w = Watched(chromium, live_server)
+    _, tamper, _, _ = flagged_run(detector)
+    w = labeler_at(chromium, live_server, tamper)
     page = w.page
-    w.sign_in("lena", f"/traces/{trace.pk}/?segment={tamper.pk}")
     mark = page.locator(f'mark[data-flags~="{tamper.pk}"]').first
     expect(mark).to_be_focused()
     mark.hover()
