@@ -602,11 +602,15 @@ def queue_place(
         extra = 0
     else:
         extra = 1
+    try:
+        items = _count(queue_items(queue).order_by())
+    except DocumentError:  # a stored filter gone bad: the home page says so
+        items = Value(0, output_field=IntegerField())
     counts = (
         Queue.objects.filter(pk=queue.pk)
         .order_by()
         .values("pk")
-        .annotate(items=_count(queue_items(queue).order_by()), done=_count(submitted))
+        .annotate(items=items, done=_count(submitted))
     )
     row = counts.first() or {"items": 0, "done": 0}
     total = row["items"] or 0

@@ -34,6 +34,7 @@ from review.views.viewer import (
 from traces.models import Segment, Step, Trace
 from traces.params import whole_number
 from traces.roles import LABELER
+from traces.schema import DocumentError
 
 
 def trace_url(
@@ -222,12 +223,16 @@ def next_item(request: HttpRequest, queue_id: int) -> HttpResponse:
     the user skipped come after every other, in the queue's order again."""
     queue = get_object_or_404(Queue, pk=queue_id)
     assignment = None
-    if queue.active:
-        skipped = skipped_items(request, queue)
-        assignment = claim_next(queue=queue, user=request.user, skipped=skipped)
-        if assignment is None and skipped:
-            remember_skipped(request, queue, [])
-            assignment = claim_next(queue=queue, user=request.user)
+    try:
+        if queue.active:
+            skipped = skipped_items(request, queue)
+            assignment = claim_next(queue=queue, user=request.user, skipped=skipped)
+            if assignment is None and skipped:
+                remember_skipped(request, queue, [])
+                assignment = claim_next(queue=queue, user=request.user)
+    except DocumentError as error:  # its stored filter went bad: a reviewer must set it again
+        context = {"queue": queue, "error": str(error)}
+        return render(request, "review/label_queue_empty.html", context, status=409)
     if assignment is None:
         return render(request, "review/label_queue_empty.html", {"queue": queue})
     return redirect(

@@ -742,3 +742,19 @@ def test_back_opens_the_items_labeled_before_one_by_one(labeler, three_flags):
     assert client.get(back, {"before": first.pk}).url == reverse(
         "review:queue-next", args=[queue.pk]
     )
+
+
+def test_a_queue_whose_stored_filter_went_bad_still_opens_its_items(labeler, tampering):
+    trace, segment = tampering
+    queue = Queue.objects.create(name="Broken", filters={"severity_min": "very"})
+    url = reverse("review:trace", args=[trace.pk]) + f"?queue={queue.pk}&segment={segment.pk}"
+    response = client_for(labeler).get(url)
+    assert response.status_code == 200
+    assert "item 1 of 0" not in response.content.decode()
+
+
+def test_the_next_item_of_a_queue_whose_filter_went_bad_says_so(labeler, tampering):
+    queue = Queue.objects.create(name="Broken", filters={"severity_min": "very"})
+    response = client_for(labeler).get(reverse("review:queue-next", args=[queue.pk]))
+    assert response.status_code == 409
+    assert "filters.severity_min" in response.content.decode()
