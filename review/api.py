@@ -1,5 +1,9 @@
 """The review side of the API: labels in and out, and labeled datasets for pipelines to pull."""
 
+import math
+
+from django.db.models import F, Q, QuerySet, TextField
+from django.db.models.functions import Coalesce, Substr
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from detection.models import Finding
 from review.agreement import INTERVAL, Figure
 from review.dashboard import Agreement, cached_dashboard
 from review.datasets import services as datasets
@@ -21,10 +26,11 @@ from review.datasets.download import recorded_download
 from review.datasets.spec import SpecError, parse_spec
 from review.models import Category, DatasetVersion, Label, Verdict
 from review.quality import console_report
+from review.selectors import segments_with_final_label
 from review.services import LabelInput, save_label
 from review.tasks import queue_export
 from traces.models import ApiToken, Segment, Severity, Trace
-from traces.permissions import token_scope
+from traces.permissions import CanRead, token_scope
 from traces.roles import LABELER, REVIEWER, has_role
 
 
@@ -373,3 +379,217 @@ class AgreementView(APIView):
             "precision": figures.precision,
         }
         return Response(AgreementSerializer(body).data)
+
+
+# --- Findings and the spans people flagged, for pipelines to pull --------------------------------
+
+# Each ``ordering`` of the findings list; the id last, so pages never overlap.
+FINDING_ORDERS = {
+    "severity": ("-severity", "-score", "-id"),
+    "score": ("-score", "-id"),
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+}
+# Ids and versions are compared in the database, which refuses numbers past its columns' range.
+LARGEST_ID = 2**63 - 1
+LARGEST_VERSION = 2**31 - 1
+
+
+class FindingFilterSerializer(serializers.Serializer):
+    """Query parameters of ``GET /api/v1/findings/``; a bad value answers 400 naming it."""
+
+    trace = serializers.IntegerField(required=False, min_value=1, max_value=LARGEST_ID)
+    detector = serializers.CharField(required=False, max_length=100, help_text="Its name.")
+    detector_version = serializers.IntegerField(
+        required=False, min_value=1, max_value=LARGEST_VERSION
+    )
+    rule = serializers.CharField(required=False, max_length=100)
+    category = serializers.SlugField(required=False, max_length=64)
+    min_severity = serializers.ChoiceField(
+        Severity.choices, required=False, help_text="0 none, 1 low, 2 medium, 3 high, 4 critical."
+    )
+    min_score = serializers.FloatField(required=False, min_value=0, max_value=1)
+    created_after = serializers.DateTimeField(required=False)
+    current = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: only findings of enabled detectors' current versions; false: the others.",
+    )
+    labeled = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: only findings on segments with a final label (a decision, or a "
+        "majority of people's latest labels); false: only those without one.",
+    )
+    ordering = serializers.ChoiceField(list(FINDING_ORDERS), required=False, default="severity")
+
+    def validate_min_score(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValidationError("must be a number from 0 to 1")
+        return value
+
+
+class FlagFilterSerializer(serializers.Serializer):
+    """Query parameters of ``GET /api/v1/flags/``; a bad value answers 400 naming it."""
+
+    trace = serializers.IntegerField(required=False, min_value=1, max_value=LARGEST_ID)
+    created_after = serializers.DateTimeField(required=False)
+    labeled = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: only spans with a final label; false: only those without one.",
+    )
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    detector = serializers.CharField(source="detector.name")
+    current = serializers.SerializerMethodField()
+    step = serializers.IntegerField(source="segment.step.index")
+    start = serializers.IntegerField(source="segment.start", allow_null=True)
+    end = serializers.IntegerField(source="segment.end", allow_null=True)
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id",
+            "trace",
+            "segment",
+            "step",
+            "start",
+            "end",
+            "detector",
+            "detector_version",
+            "current",
+            "rule",
+            "category",
+            "severity",
+            "score",
+            "rationale",
+            "created_at",
+        ]
+
+    def get_current(self, finding: Finding) -> bool:
+        """Whether an enabled detector's current version made it: the findings the console shows."""
+        detector = finding.detector
+        return detector.enabled and finding.detector_version == detector.version
+
+
+class FlagSerializer(serializers.ModelSerializer):
+    trace = serializers.IntegerField()
+    step = serializers.IntegerField(source="step_index")
+    text = serializers.CharField(help_text="The characters marked.")
+    marked_by = serializers.CharField(source="created_by.get_username", allow_null=True)
+
+    class Meta:
+        model = Segment
+        fields = ["id", "trace", "step", "start", "end", "text", "marked_by", "created_at"]
+
+
+class FindingPagination(CursorPagination):
+    """Pages in the order the request asked for (``ordering``), severity then score by default."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def get_ordering(self, request: Request, queryset, view) -> tuple[str, ...]:
+        return FINDING_ORDERS[getattr(view, "ordering", "severity")]
+
+
+class FlagPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def parse_query(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    """The list's query parameters, checked: 400 naming the one at fault."""
+    query = serializer_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
+def either(rows: QuerySet, condition: Q, wanted: bool | None) -> QuerySet:
+    """The rows meeting ``condition`` (True), the others (False), or all of them (None)."""
+    if wanted is None:
+        return rows
+    return rows.filter(condition) if wanted else rows.exclude(condition)
+
+
+@extend_schema(tags=["findings"])
+class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """What the detectors found, every version's, with the exact characters that are evidence.
+    Spans people marked themselves are not findings: they are listed at ``/api/v1/flags/``."""
+
+    serializer_class = FindingSerializer
+    pagination_class = FindingPagination
+    permission_classes = [CanRead]
+
+    def get_queryset(self):
+        findings = Finding.objects.select_related("detector", "segment__step")
+        if self.action != "list":
+            return findings
+        query = parse_query(FindingFilterSerializer, self.request)
+        self.ordering = query["ordering"]
+        exact = {
+            "trace_id": query.get("trace"),
+            "detector__name": query.get("detector"),
+            "detector_version": query.get("detector_version"),
+            "rule": query.get("rule"),
+            "category": query.get("category"),
+            "severity__gte": query.get("min_severity"),
+            "score__gte": query.get("min_score"),
+            "created_at__gt": query.get("created_after"),
+        }
+        findings = findings.filter(**{k: v for k, v in exact.items() if v is not None})
+        current = Q(detector__enabled=True, detector_version=F("detector__version"))
+        findings = either(findings, current, query["current"])
+        return either(findings, Q(segment__in=segments_with_final_label()), query["labeled"])
+
+    @extend_schema(parameters=[FindingFilterSerializer])
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        """Findings, most severe then highest scored first (``ordering`` changes that)."""
+        return super().list(request, *args, **kwargs)
+
+
+@extend_schema(tags=["findings"])
+class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Spans people marked in the console because no detector flagged them: the misses a
+    detector should learn from. Newest first. Reviewers and read or admin tokens only: a
+    labeler sees someone else's span only once they have labeled it (blind labeling)."""
+
+    serializer_class = FlagSerializer
+    pagination_class = FlagPagination
+    permission_classes = [CanReadLabels]
+
+    def get_queryset(self):
+        # The marked text is cut in the database, so a page never loads whole steps.
+        flags = (
+            Segment.objects.filter(origin=Segment.Origin.HUMAN)
+            .select_related("created_by")
+            .annotate(
+                trace=F("step__trace_id"),
+                step_index=F("step__index"),
+                text=Coalesce(
+                    Substr("step__content", F("start") + 1, F("end") - F("start")),
+                    "step__content",
+                    output_field=TextField(),
+                ),
+            )
+        )
+        if self.action != "list":
+            return flags
+        query = parse_query(FlagFilterSerializer, self.request)
+        if query.get("trace") is not None:
+            flags = flags.filter(step__trace_id=query["trace"])
+        if query.get("created_after") is not None:
+            flags = flags.filter(created_at__gt=query["created_after"])
+        return either(flags, Q(pk__in=segments_with_final_label()), query["labeled"])
+
+    @extend_schema(parameters=[FlagFilterSerializer])
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)

@@ -45,6 +45,16 @@ class LabelForm(forms.Form):
         slug = self.cleaned_data["category"]
         return self.categories[slug] if slug else None
 
+    def clean(self) -> dict:
+        data = super().clean()
+        # A benign verdict has no category or severity, though the form came pre-filled with
+        # the detector's suggestion: what the browser sent for them is dropped.
+        if data.get("verdict") == Verdict.BENIGN:
+            for name in ("category", "severity"):
+                self.errors.pop(name, None)
+                data[name] = None
+        return data
+
     def label_input(self) -> LabelInput:
         data = self.cleaned_data
         return LabelInput(

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from detection.models import Detector
@@ -19,10 +21,13 @@ from review.selectors import (
     DEFAULT_TRACE_SORT,
     FLAG_SORTS,
     TRACE_SORTS,
+    Outcome,
     QueueFilters,
     sort_choices,
 )
-from traces.models import Severity, Source, Trace
+from traces.models import Segment, Severity, Source, Trace
+from traces.params import whole_number
+from traces.roles import REVIEWER, has_role
 
 SEVERITIES = Severity.choices[1:]
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -130,16 +135,66 @@ class FilterForm(forms.Form):
         return self.is_bound and any(self.data.get(name) for name in self.fields)
 
 
+EITHER = [("", "Either"), ("yes", "Yes"), ("no", "No")]
+# What other people decided: only reviewers filter on it, since labelers label blind.
+REVIEWER_OUTCOME_FIELDS = ("labeler", "disagreement", "adjudicated")
+
+
 class _ListForm(FilterForm):
+    """A list's filter, search and label outcome. ``user`` decides the outcome fields: a
+    labeler's verdict filter reads their own labels, and the fields that tell what others
+    decided are left out."""
+
     q = forms.CharField(
         label="Search step text",
         max_length=200,
         required=False,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search step text"}),
     )
+    verdict = forms.ChoiceField(
+        label="Verdict", choices=[("", "Any verdict"), *Verdict.choices], required=False
+    )
+    mine = forms.ChoiceField(label="Labeled by me", choices=EITHER, required=False)
+    labeler = forms.ModelChoiceField(
+        get_user_model().objects.none(),
+        to_field_name="username",
+        required=False,
+        empty_label="Any labeler",
+    )
+    disagreement = forms.ChoiceField(label="Open disagreement", choices=EITHER, required=False)
+    adjudicated = forms.ChoiceField(label="Adjudicated", choices=EITHER, required=False)
+
+    def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if has_role(user, REVIEWER):
+            self.fields["labeler"].queryset = (
+                get_user_model()
+                .objects.filter(labels__isnull=False)
+                .distinct()
+                .order_by("username")
+            )
+        else:
+            for name in REVIEWER_OUTCOME_FIELDS:
+                del self.fields[name]
 
     def search(self) -> str:
         return self.cleaned_data.get("q", "").strip()
+
+    def outcome(self) -> Outcome:
+        """The label-outcome fields as the selectors take them (call after ``is_valid``)."""
+        data = self.cleaned_data
+
+        def either(name: str) -> bool | None:
+            return {"yes": True, "no": False}.get(data.get(name) or "")
+
+        labeler = data.get("labeler")
+        return Outcome(
+            verdict=data.get("verdict") or None,
+            labeler=labeler.get_username() if labeler else None,
+            mine=either("mine"),
+            disagreement=either("disagreement"),
+            adjudicated=either("adjudicated"),
+        )
 
 
 class TraceListForm(_ListForm):
@@ -165,10 +220,20 @@ class QueueForm(forms.ModelForm):
 
     class Meta:
         model = Queue
-        fields = ["name", "description", "level", "order", "overlap", "lease_seconds", "active"]
+        fields = [
+            "name",
+            "description",
+            "guidelines",
+            "level",
+            "order",
+            "overlap",
+            "lease_seconds",
+            "active",
+        ]
         labels = {"lease_seconds": "Lease (seconds)", "overlap": "Labels per item"}
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
+            "guidelines": forms.Textarea(attrs={"rows": 5}),
             "overlap": forms.NumberInput(attrs={"min": 1, "max": 20}),
             "lease_seconds": forms.NumberInput(attrs={"min": 60, "step": 60}),
         }
@@ -209,4 +274,39 @@ class DecisionForm(forms.Form):
         elif data.get("verdict"):
             data["category"] = None
             data["severity"] = None
+        return data
+
+
+# Most items one bulk action adds: a page of a list is 50.
+MAX_BULK_ITEMS = 500
+
+
+class QueueAddForm(forms.Form):
+    """Selected rows of a list (``item``, repeated) added to a queue of their level, or to a new
+    queue that holds them alone."""
+
+    level = forms.ChoiceField(choices=Queue.Level.choices)
+    queue = forms.ModelChoiceField(Queue.objects.all(), required=False, empty_label="A new queue")
+    name = forms.CharField(label="New queue's name", max_length=100, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        values = self.data.getlist("item") if hasattr(self.data, "getlist") else []
+        items = [whole_number(value) for value in values]
+        if not items or None in items or len(items) > MAX_BULK_ITEMS:
+            self.add_error(None, f"Select between 1 and {MAX_BULK_ITEMS} rows (item).")
+            return data
+        level = data.get("level")
+        model = Segment if level == Queue.Level.SEGMENT else Trace
+        if level and model.objects.filter(pk__in=items).count() != len(set(items)):
+            self.add_error(None, f"item: some of the selected {level}s do not exist.")
+        queue, name = data.get("queue"), (data.get("name") or "").strip()
+        if queue is not None and level and queue.level != level:
+            self.add_error("queue", f"This queue holds {queue.get_level_display()}.")
+        if queue is None:
+            if not name:
+                self.add_error("name", "Name the new queue, or choose one.")
+            elif Queue.objects.filter(name=name).exists():
+                self.add_error("name", "A queue has this name already.")
+        data["items"], data["name"] = items, name
         return data

@@ -56,6 +56,13 @@ class Queue(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    guidelines = models.TextField(
+        blank=True,
+        max_length=MAX_NOTE_CHARS,
+        help_text=(
+            "How to label this queue's items, shown to labelers beside each one (plain text)."
+        ),
+    )
     level = models.CharField(max_length=8, choices=Level.choices, default=Level.SEGMENT)
     filters = models.JSONField(default=dict, blank=True)
     order = models.CharField(max_length=16, choices=Order.choices, default=Order.SEVERITY_SCORE)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import combinations
 from typing import Any
 
 import msgspec
@@ -17,6 +18,7 @@ from django.db.models import (
     Count,
     Exists,
     F,
+    FloatField,
     Func,
     IntegerField,
     Max,
@@ -25,15 +27,17 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, Greatest, Least, Left, Substr
 
 from detection.models import Finding
 from detection.selectors import current_findings
-from review.models import Decision, Label, Queue, Verdict
+from review.models import Assignment, Decision, Label, Queue, Verdict
 from review.search import SEARCH_CONFIG
 from traces.models import Segment, Step, Trace
+from traces.roles import REVIEWER, has_role
 from traces.schema import DocumentError, document_error
 
 
@@ -50,6 +54,11 @@ class QueueFilters(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     review_state: str | None = None
     ingested_after: datetime | None = None
     ingested_before: datetime | None = None
+    # Items added by hand from the lists (segment or trace ids, as the queue's level): in the
+    # queue besides what the fields above match, or alone with ``only_items``. They still pass
+    # the filter on traces (source, model, review state, dates).
+    items: list[int] | None = None
+    only_items: bool = False
 
 
 def parse_filters(filters: dict[str, Any]) -> QueueFilters:
@@ -108,19 +117,31 @@ def queue_items(queue: Queue) -> QuerySet:
     findings = matching_findings(filters)
     if queue.level == Queue.Level.SEGMENT:
         per_item = findings.filter(segment=OuterRef("pk")).values("segment")
+        matched = Q(pk__in=findings.values("segment")) | Q(
+            pk__in=marked_segments(filters).values("pk")
+        )
         items = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
-            pk__in=findings.values("segment")
+            _with_added(matched, filters)
         )
     else:
         per_item = findings.filter(trace=OuterRef("pk")).values("trace")
+        marked_traces = marked_segments(filters).values("step__trace_id")
+        matched = Q(pk__in=findings.values("trace")) | Q(pk__in=marked_traces)
         items = Trace.objects.filter(**_trace_filter(filters, "")).filter(
-            pk__in=findings.values("trace")
+            _with_added(matched, filters)
         )
     items = items.annotate(
         top_score=Subquery(per_item.annotate(m=Max("score")).values("m")[:1]),
         top_severity=Subquery(per_item.annotate(m=Max("severity")).values("m")[:1]),
     )
     return items.order_by(*QUEUE_ORDERS[queue.order])
+
+
+def _with_added(matched: Q, filters: QueueFilters) -> Q:
+    """The items a queue holds: those ``matched`` by its fields, and the ones added by hand."""
+    if filters.only_items:
+        return Q(pk__in=filters.items or [])
+    return matched | Q(pk__in=filters.items) if filters.items else matched
 
 
 def queue_traces(queue: Queue) -> QuerySet[Trace]:
@@ -131,15 +152,50 @@ def queue_traces(queue: Queue) -> QuerySet[Trace]:
 def queue_order_keys(queue: Queue) -> QuerySet:
     """One row per item of the queue's matching findings on the traces its filter lets through:
     the item's id as ``item``, with its ``top_severity`` and ``top_score``, by one grouped scan
-    of those findings."""
+    of those findings; then a row per span people flagged (``marked_segments``), which has
+    neither and so comes after the detectors' flags; then the items added by hand. An item can
+    have several rows: the claim takes its best."""
     filters = parse_filters(queue.filters)
-    return (
+    added = None
+    if filters.items:
+        # Items added by hand are ordered by their current findings, like the rest.
+        model = Segment if queue.level == Queue.Level.SEGMENT else Trace
+        current = Q(
+            findings__detector__enabled=True,
+            findings__detector_version=F("findings__detector__version"),
+        )
+        added = (
+            model.objects.filter(pk__in=filters.items)
+            .values(item=F("pk"))
+            .annotate(
+                top_severity=Coalesce(Max("findings__severity", filter=current), 0),
+                top_score=Coalesce(Max("findings__score", filter=current), 0.0),
+            )
+            .order_by()
+        )
+        if filters.only_items:
+            return added
+    found = (
         matching_findings(filters)
         .filter(**_trace_filter(filters, "trace__"))
         .values(item=F(queue_item_field(queue)))
         .annotate(top_severity=Max("severity"), top_score=Max("score"))
         .order_by()
     )
+    parts = []
+    if not has_finding_filter(filters):
+        parts.append(
+            marked_segments(filters)
+            .values(item=F("pk" if queue.level == Queue.Level.SEGMENT else "step__trace_id"))
+            .annotate(
+                top_severity=Value(0, output_field=IntegerField()),
+                top_score=Value(0.0, output_field=FloatField()),
+            )
+            .order_by()
+        )
+    if added is not None:
+        parts.append(added)
+    return found.union(*parts, all=True) if parts else found
 
 
 # --- Triage: queue progress, lists of traces and flags, full-text search ------------------------
@@ -189,6 +245,67 @@ def has_finding_filter(filters: QueueFilters) -> bool:
             filters.score_max,
         )
     )
+
+
+def marked_segments(filters: QueueFilters) -> QuerySet[Segment]:
+    """Spans people flagged themselves on the traces the filter lets through. They carry no
+    finding, so a filter on finding fields (detector, category, severity, score) leaves them
+    out."""
+    if has_finding_filter(filters):
+        return Segment.objects.none()
+    return Segment.objects.filter(
+        origin=Segment.Origin.HUMAN, **_trace_filter(filters, "step__trace__")
+    )
+
+
+def seen_by(user: AbstractBaseUser | None) -> Q:
+    """The segments ``user`` may see in a list, as the trace page shows them: blind labeling
+    hides a span someone else marked from a labeler until they have labeled it or the whole
+    trace (``review.views.viewer.visible_flags``). Everything for reviewers, or without a user."""
+    if user is None or has_role(user, REVIEWER):
+        return Q()
+    own_label = Label.objects.filter(author=user, trace=OuterRef("step__trace")).filter(
+        Q(segment__isnull=True) | Q(segment=OuterRef("pk"))
+    )
+    return ~Q(origin=Segment.Origin.HUMAN) | Q(created_by=user) | Exists(own_label)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What people made of a list's items: a verdict, a labeler, the viewer's own labels, an
+    open disagreement, a decision. None means either way. A trace's outcome is that of any of
+    its items (the whole trace or a segment of it)."""
+
+    verdict: str | None = None
+    labeler: str | None = None
+    mine: bool | None = None
+    disagreement: bool | None = None
+    adjudicated: bool | None = None
+
+
+def _either(condition: Q | Exists, wanted: bool | None) -> Q:
+    return Q() if wanted is None else Q(condition) if wanted else ~Q(condition)
+
+
+def outcome_filter(outcome: Outcome, *, viewer: AbstractBaseUser, level: str) -> Q:
+    """The rows (segments, or traces for ``level`` "trace") whose labels match ``outcome``.
+
+    A labeler labels blind, so for them ``verdict`` reads their own latest labels only, and the
+    other fields that tell what other people decided (``labeler``, ``disagreement``,
+    ``adjudicated``) are the forms' to refuse: they are reviewers' filters."""
+    item = {"trace": OuterRef("pk")} if level == "trace" else {"segment": OuterRef("pk")}
+    condition = Q()
+    if outcome.verdict is not None:
+        latest = latest_labels().filter(verdict=outcome.verdict, **item)
+        if not has_role(viewer, REVIEWER):
+            latest = latest.filter(author=viewer)
+        condition &= Q(Exists(latest))
+    if outcome.labeler is not None:
+        condition &= Q(Exists(Label.objects.filter(author__username=outcome.labeler, **item)))
+    condition &= _either(Exists(Label.objects.filter(author=viewer, **item)), outcome.mine)
+    condition &= _either(Exists(open_disagreements().filter(**item)), outcome.disagreement)
+    condition &= _either(Exists(Decision.objects.filter(**item)), outcome.adjudicated)
+    return condition
 
 
 @dataclass(frozen=True)
@@ -253,23 +370,33 @@ def _per_item(findings: QuerySet[Finding], field: str, aggregate: Aggregate) -> 
 
 
 def trace_list(
-    *, filters: QueueFilters, search: str = "", sort: str = DEFAULT_TRACE_SORT
+    *,
+    filters: QueueFilters,
+    search: str = "",
+    sort: str = DEFAULT_TRACE_SORT,
+    viewer: AbstractBaseUser | None = None,
+    outcome: Outcome | None = None,
 ) -> QuerySet[Trace]:
-    """Traces passing the filters, each with its number of current flags and top score. Finding
-    fields (detector, category, severity, score) keep the traces with a matching flag; without
-    them, traces nothing flagged are listed too."""
+    """Traces passing the filters, each with its number of current flags (the detectors' and
+    the spans people flagged that ``viewer`` may see) and top score. Finding fields (detector,
+    category, severity, score) keep the traces with a matching flag; without them, traces
+    nothing flagged are listed too. ``outcome`` keeps the traces whose labels match it."""
+    marks = marked_segments(filters).filter(seen_by(viewer))
     findings = matching_findings(filters)
     traces = Trace.objects.filter(**_trace_filter(filters, ""))
     if has_finding_filter(filters):
         traces = traces.filter(pk__in=findings.values("trace"))
     if search:
         traces = traces.filter(pk__in=matching_steps(search).values("trace_id"))
+    if outcome is not None and viewer is not None:
+        traces = traces.filter(outcome_filter(outcome, viewer=viewer, level="trace"))
     return (
         traces.select_related("source")
         .defer("metadata", "task")
         .annotate(
             top_score=_per_item(findings, "trace", Max("score")),
-            flag_count=Coalesce(_per_item(findings, "trace", Count("pk")), 0),
+            flag_count=Coalesce(_per_item(findings, "trace", Count("pk")), 0)
+            + Coalesce(_per_item(marks, "step__trace", Count("pk")), 0),
         )
         .order_by(*_ordering(TRACE_SORTS, sort))
     )
@@ -309,17 +436,26 @@ EXCERPT_AFTER = 80
 
 
 def flag_list(
-    *, filters: QueueFilters, search: str = "", sort: str = DEFAULT_FLAG_SORT
+    *,
+    filters: QueueFilters,
+    search: str = "",
+    sort: str = DEFAULT_FLAG_SORT,
+    viewer: AbstractBaseUser | None = None,
+    outcome: Outcome | None = None,
 ) -> QuerySet[Segment]:
-    """Flagged segments passing the filters, each with its top score and severity and an
-    ``excerpt`` of its step cut in the database (``excerpt_from`` is where it starts), so a page
-    of flags never loads whole steps."""
+    """Flagged segments passing the filters, and the spans people flagged that ``viewer`` may
+    see, each with its top score and severity (none for a person's span) and an ``excerpt`` of
+    its step cut in the database (``excerpt_from`` is where it starts), so a page of flags never
+    loads whole steps. ``outcome`` keeps the segments whose labels match it."""
     findings = matching_findings(filters)
+    marks = marked_segments(filters).filter(seen_by(viewer))
     segments = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
-        pk__in=findings.values("segment")
+        Q(pk__in=findings.values("segment")) | Q(pk__in=marks.values("pk"))
     )
     if search:
         segments = segments.filter(step__in=matching_steps(search).values("pk"))
+    if outcome is not None and viewer is not None:
+        segments = segments.filter(outcome_filter(outcome, viewer=viewer, level="segment"))
     start = Coalesce("start", 0)
     excerpt_from = Greatest(start - EXCERPT_BEFORE, 0)
     span = Least(Coalesce("end", start + EXCERPT_SPAN) - start, EXCERPT_SPAN)
@@ -438,6 +574,65 @@ def queue_progress(*, queues: Sequence[Queue], user: AbstractBaseUser) -> list[Q
             )
         )
     return progress
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a labeler is in a queue: the item's assignment (None when they hold none on it),
+    its position among the items they labeled there (the next one for an item not yet
+    submitted) and the queue's number of items, for "7 of 64"."""
+
+    assignment: Assignment | None
+    position: int
+    total: int
+
+
+def queue_place(
+    *, queue: Queue, user: AbstractBaseUser, trace_id: int, segment_id: int | None
+) -> QueuePlace:
+    """The labeler's place in ``queue`` at one item, from two queries."""
+    assignment = (
+        Assignment.objects.filter(queue=queue, user=user, trace_id=trace_id, segment_id=segment_id)
+        .order_by("-created_at")
+        .first()
+    )
+    submitted = Assignment.objects.filter(queue=queue, user=user, submitted_at__isnull=False)
+    if assignment is not None and assignment.submitted_at is not None:
+        submitted = submitted.filter(submitted_at__lte=assignment.submitted_at)
+        extra = 0
+    else:
+        extra = 1
+    try:
+        items = _count(queue_items(queue).order_by())
+    except DocumentError:  # a stored filter gone bad: the home page says so
+        items = Value(0, output_field=IntegerField())
+    counts = (
+        Queue.objects.filter(pk=queue.pk)
+        .order_by()
+        .values("pk")
+        .annotate(items=items, done=_count(submitted))
+    )
+    row = counts.first() or {"items": 0, "done": 0}
+    total = row["items"] or 0
+    return QueuePlace(assignment, min(row["done"] + extra, max(total, 1)), total)
+
+
+def previous_assignment(
+    *, queue: Queue, user: AbstractBaseUser, before: int | None
+) -> Assignment | None:
+    """The item the labeler submitted in ``queue`` before the assignment ``before`` (the last
+    one they submitted, when ``before`` is not submitted or None), with its step; None at the
+    first."""
+    submitted = Assignment.objects.filter(
+        queue=queue, user=user, submitted_at__isnull=False
+    ).select_related("segment__step")
+    current = submitted.filter(pk=before).first() if before is not None else None
+    if current is not None:
+        submitted = submitted.filter(
+            Q(submitted_at__lt=current.submitted_at)
+            | Q(submitted_at=current.submitted_at, pk__lt=current.pk)
+        )
+    return submitted.order_by("-submitted_at", "-pk").first()
 
 
 # --- Adjudication: items whose labels disagree ------------------------------------------------
@@ -562,3 +757,29 @@ def item_decisions(*, trace: Trace, segment: Segment | None) -> list[Decision]:
         .select_related("reviewer", "category")
         .order_by("-created_at", "-pk")
     )
+
+
+# --- Findings and flags for pipelines ------------------------------------------------------------
+
+
+def segments_with_final_label() -> QuerySet[Segment]:
+    """Segments that have a final label as exports give one: a decision, or latest labels whose
+    most common verdict is the only one with that count (a tie has none). One grouped query over
+    the latest labels, for use as a subquery."""
+    counts = {v: Count("pk", filter=Q(verdict=v)) for v in Verdict.values}
+    top = Greatest(*(F(v) for v in Verdict.values))
+    tied = Q()
+    for a, b in combinations(Verdict.values, 2):
+        tied |= Q(**{a: top, b: top})
+    settled = (
+        latest_labels()
+        .filter(segment__isnull=False)
+        .order_by()
+        .values("segment")
+        .annotate(**counts)
+        .annotate(top=top)
+        .exclude(tied)
+        .values("segment")
+    )
+    decided = Decision.objects.filter(segment__isnull=False).values("segment")
+    return Segment.objects.filter(Q(pk__in=settled) | Q(pk__in=decided))

@@ -6,16 +6,18 @@ labelers never get one item more often than the queue's overlap; SQLite serialis
 itself. A lease that expires unsubmitted stops counting, so an abandoned item returns.
 """
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import EmptyResultSet
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from review import audit
 from review.alerts.services import alert_label
-from review.models import Assignment, AuditEntry, Category, Decision, Label, Queue
+from review.models import Assignment, AuditEntry, Category, Decision, Label, Queue, Verdict
 from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
 from traces.models import Segment, Trace
 
@@ -84,7 +86,10 @@ def _candidate(
     """The first item that ``_CANDIDATE_SQL`` finds with ``params`` (those of ``claim_next``),
     as (item, trace, step index), its row locked where the database can skip locked rows."""
     item_field = queue_item_field(queue)
-    keys, keys_params = queue_order_keys(queue).query.sql_with_params()
+    try:
+        keys, keys_params = queue_order_keys(queue).query.sql_with_params()
+    except EmptyResultSet:  # a queue of items added by hand, none left
+        return None
     if item_field == "segment":
         table, trace_and_step = "traces_segment", 's.trace_id, s."index"'
         step_join = "JOIN traces_step s ON s.id = i.step_id"
@@ -119,11 +124,14 @@ def _candidate(
         return cursor.fetchone()
 
 
-def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
+def claim_next(
+    *, queue: Queue, user: AbstractBaseUser, skipped: Collection[int] = ()
+) -> Assignment | None:
     """Lease the next item of ``queue`` to ``user``: their current lease if they hold one, else
-    the first item in the queue's order that they have not labeled and that has room. The
-    assignment carries ``step_index``, its segment's step (None for a whole trace), so a link
-    to the item needs no further query.
+    the first item in the queue's order that they have not labeled and that has room, passing
+    over the items (segment or trace ids) in ``skipped``. The assignment carries
+    ``step_index``, its segment's step (None for a whole trace), so a link to the item needs no
+    further query.
 
     Three statements unless claims that commit meanwhile fill the candidate: the current lease,
     the candidate, the lease. The assignments' SQL is written out rather than built by the ORM,
@@ -142,7 +150,7 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
         current = next(iter(Assignment.objects.raw(_CURRENT_SQL, params)), None)
         if current is not None:
             return current
-        passed_over: list[int] = []
+        passed_over = list(skipped)
         while True:
             item = _candidate(queue=queue, params=params, passed_over=passed_over)
             if item is None:
@@ -159,12 +167,63 @@ def claim_next(*, queue: Queue, user: AbstractBaseUser) -> Assignment | None:
             passed_over.append(item_id)
 
 
+def queue_skip(*, queue: Queue, user: AbstractBaseUser, assignment_id: int) -> Assignment | None:
+    """Give back the user's unsubmitted lease (ended now, so the item has room for others at
+    once); the caller passes over the item when claiming the next one. None when the user holds
+    no such lease."""
+    assignment = Assignment.objects.filter(
+        pk=assignment_id, queue=queue, user=user, submitted_at__isnull=True
+    ).first()
+    if assignment is not None:
+        assignment.leased_until = timezone.now()
+        assignment.save(update_fields=["leased_until"])
+    return assignment
+
+
+def queue_add_items(*, queue: Queue, items: Collection[int]) -> int:
+    """Add items (segment or trace ids, as the queue's level) to the queue by hand, after those
+    it holds already; returns how many were new. The queue's row is locked while its filter is
+    rewritten, so two people adding at once both keep their items."""
+    with transaction.atomic():
+        locked = Queue.objects.select_for_update().get(pk=queue.pk)
+        filters = dict(locked.filters or {})
+        held = list(filters.get("items") or [])
+        known = set(held)
+        new = [item for item in dict.fromkeys(items) if item not in known]
+        filters["items"] = held + new
+        locked.filters = filters
+        locked.save(update_fields=["filters"])
+    queue.filters = locked.filters
+    return len(new)
+
+
+def queue_create_from(
+    *, name: str, level: str, items: Collection[int], user: AbstractBaseUser
+) -> Queue:
+    """A queue holding just the given items (segment or trace ids, as ``level``), in the order
+    of their findings like any queue's."""
+    return Queue.objects.create(
+        name=name,
+        level=level,
+        filters={"items": list(dict.fromkeys(items)), "only_items": True},
+        created_by=user,
+    )
+
+
 @dataclass(frozen=True)
 class LabelInput:
     verdict: str
     category: Category | None = None
     severity: int | None = None
     note: str = ""
+
+    def as_given(self) -> "LabelInput":
+        """The label as stored: category and severity say what kind of misalignment and how
+        bad, so a benign verdict keeps neither, whatever was sent (a form pre-filled from a
+        detector's suggestion, say)."""
+        if self.verdict == Verdict.BENIGN:
+            return replace(self, category=None, severity=None)
+        return self
 
 
 # A label's next revision of the author's judgement of one item, numbered in the statement that
@@ -249,6 +308,7 @@ def save_label(
     """Record a label as a new revision of the author's judgement of the item, close the
     author's assignment of it in ``queue``, note it in the audit log and alert if the item's
     final label calls for it, in one transaction."""
+    label = label.as_given()
     first_review = trace.review_state == Trace.ReviewState.UNREVIEWED
     with transaction.atomic():
         saved = _insert_revision(
@@ -280,14 +340,15 @@ def decide(
     earlier ones stay), mark the trace reviewed, and alert if the decision calls for it."""
     if segment is not None and segment.step.trace_id != trace.pk:
         raise ValueError(f"segment {segment.pk} is not part of trace {trace.pk}")
+    given = LabelInput(verdict=verdict, category=category, severity=severity).as_given()
     with transaction.atomic():
         decision = Decision.objects.create(
             reviewer=reviewer,
             trace=trace,
             segment=segment,
             verdict=verdict,
-            category=category,
-            severity=severity,
+            category=given.category,
+            severity=given.severity,
             note=note,
         )
         Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.REVIEWED)

@@ -9,10 +9,13 @@ urlpatterns = [
     path("", triage.home, name="home"),
     path("queues/new/", triage.queue_form, name="queue-new"),
     path("queues/<int:queue_id>/edit/", triage.queue_form, name="queue-edit"),
+    path("queues/add/", triage.queue_add, name="queue-add"),
     path("traces/", triage.trace_list, name="traces"),
     path("flags/", triage.flag_list, name="flags"),
     # Reading and labeling a trace.
     path("queues/<int:queue_id>/next/", labels.next_item, name="queue-next"),
+    path("queues/<int:queue_id>/skip/", labels.skip, name="queue-skip"),
+    path("queues/<int:queue_id>/back/", labels.back, name="queue-back"),
     path("traces/<int:trace_id>/", viewer.trace_page, name="trace"),
     path("traces/<int:trace_id>/steps/", viewer.step_window, name="trace-steps"),
     path("traces/<int:trace_id>/labels/", labels.save, name="trace-label"),

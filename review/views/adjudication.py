@@ -81,6 +81,10 @@ def decide(request: HttpRequest, trace_id: int) -> HttpResponse:
             return redirect(decide_url(following["trace"], following["segment"]))
     else:
         form = DecisionForm()
+    others = selectors.open_disagreements().exclude(
+        trace=trace.pk, **({"segment": segment.pk} if segment else {"segment__isnull": True})
+    )
+    following = others.first()
     context: dict[str, Any] = {
         "trace": trace,
         "segment": segment,
@@ -90,6 +94,7 @@ def decide(request: HttpRequest, trace_id: int) -> HttpResponse:
         "open": selectors.is_open_disagreement(trace=trace, segment=segment),
         "misaligned": Verdict.MISALIGNED,
         "action": decide_url(trace.pk, segment.pk if segment else None),
+        "next_url": following and decide_url(following["trace"], following["segment"]),
     }
     if segment is not None:
         context["evidence"] = marked_span(segment.step.content, segment.start, segment.end)

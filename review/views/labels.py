@@ -11,12 +11,13 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from review.access import role_required
 from review.forms import LabelForm
 from review.models import Queue, Verdict
-from review.services import LabelInput, claim_next, save_label
+from review.selectors import previous_assignment, queue_item_field
+from review.services import LabelInput, claim_next, queue_skip, save_label
 from review.views.viewer import (
     Flag,
     active_categories,
@@ -33,6 +34,7 @@ from review.views.viewer import (
 from traces.models import Segment, Step, Trace
 from traces.params import whole_number
 from traces.roles import LABELER
+from traces.schema import DocumentError
 
 
 def trace_url(
@@ -196,12 +198,41 @@ def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
     return render(request, "review/trace.html#flag-saved", context)
 
 
+# The items each queue's labeler skipped, passed over until only they are left: in the session,
+# as {queue id: [segment or trace ids]}.
+SKIPPED = "queue-skipped"
+
+
+def skipped_items(request: HttpRequest, queue: Queue) -> list[int]:
+    return [int(item) for item in request.session.get(SKIPPED, {}).get(str(queue.pk), [])]
+
+
+def remember_skipped(request: HttpRequest, queue: Queue, items: list[int]) -> None:
+    skipped = dict(request.session.get(SKIPPED, {}))
+    if items:
+        skipped[str(queue.pk)] = items
+    else:
+        skipped.pop(str(queue.pk), None)
+    request.session[SKIPPED] = skipped
+
+
 @role_required(LABELER)
 @require_http_methods(["GET", "POST"])
 def next_item(request: HttpRequest, queue_id: int) -> HttpResponse:
-    """Lease the queue's next item to the user and open it; say so when nothing is left."""
+    """Lease the queue's next item to the user and open it; say so when nothing is left. Items
+    the user skipped come after every other, in the queue's order again."""
     queue = get_object_or_404(Queue, pk=queue_id)
-    assignment = claim_next(queue=queue, user=request.user) if queue.active else None
+    assignment = None
+    try:
+        if queue.active:
+            skipped = skipped_items(request, queue)
+            assignment = claim_next(queue=queue, user=request.user, skipped=skipped)
+            if assignment is None and skipped:
+                remember_skipped(request, queue, [])
+                assignment = claim_next(queue=queue, user=request.user)
+    except DocumentError as error:  # its stored filter went bad: a reviewer must set it again
+        context = {"queue": queue, "error": str(error)}
+        return render(request, "review/label_queue_empty.html", context, status=409)
     if assignment is None:
         return render(request, "review/label_queue_empty.html", {"queue": queue})
     return redirect(
@@ -210,5 +241,45 @@ def next_item(request: HttpRequest, queue_id: int) -> HttpResponse:
             queue=queue,
             segment_id=assignment.segment_id,
             step=assignment.step_index,
+        )
+    )
+
+
+@role_required(LABELER)
+@require_POST
+def skip(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """Give back the item the user holds (``assignment``) and open the queue's next one; the
+    skipped item comes back once nothing else is left."""
+    queue = get_object_or_404(Queue, pk=queue_id)
+    assignment_id = whole_number(request.POST.get("assignment", ""))
+    given_back = None
+    if assignment_id is not None:
+        given_back = queue_skip(queue=queue, user=request.user, assignment_id=assignment_id)
+    if given_back is None:
+        return HttpResponse(
+            "assignment: you hold no unsaved item of this queue with that id.", status=400
+        )
+    item = given_back.segment_id if queue_item_field(queue) == "segment" else given_back.trace_id
+    remember_skipped(request, queue, [*skipped_items(request, queue), item])
+    return redirect("review:queue-next", queue_id=queue.pk)
+
+
+@role_required(LABELER)
+@require_GET
+def back(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """Open the item the user labeled in the queue before assignment ``before`` (the last one
+    they labeled when ``before`` is not submitted yet), to read or change their label."""
+    queue = get_object_or_404(Queue, pk=queue_id)
+    before = whole_number(request.GET.get("before", ""))
+    previous = previous_assignment(queue=queue, user=request.user, before=before)
+    if previous is None:
+        return redirect("review:queue-next", queue_id=queue.pk)
+    segment = previous.segment
+    return redirect(
+        trace_url(
+            previous.trace_id,
+            queue=queue,
+            segment_id=previous.segment_id,
+            step=segment.step.index if segment is not None else None,
         )
     )

@@ -13,13 +13,16 @@ from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from review import selectors
+from review import selectors, services
 from review.access import role_required
-from review.forms_triage import FilterForm, FlagListForm, QueueForm, TraceListForm
+from review.forms_triage import FilterForm, FlagListForm, QueueAddForm, QueueForm, TraceListForm
 from review.models import Queue
 from review.views.evidence import flag_excerpt, search_snippet
 from traces.models import Severity
@@ -64,12 +67,15 @@ def queue_form(request: HttpRequest, queue_id: int | None = None) -> HttpRespons
         context = {"matching": _matching(level, filters), "filters": filters, "level": level}
         return render(request, "review/queue_form.html#preview", context)
     stored_error = ""
+    stored = queue.filters if queue is not None and isinstance(queue.filters, dict) else {}
     if request.method == "POST":
         form = QueueForm(request.POST, instance=queue)
         filters = FilterForm(request.POST)
         if form.is_valid() and filters.is_valid():
+            # The items added from the lists are not fields of the form: they stay as they were.
+            added = {key: stored[key] for key in ("items", "only_items") if key in stored}
             saved = form.save(commit=False)
-            saved.filters = msgspec.to_builtins(filters.queue_filters())
+            saved.filters = msgspec.to_builtins(filters.queue_filters()) | added
             if queue is None:
                 saved.created_by = request.user
             saved.save()
@@ -95,6 +101,8 @@ def queue_form(request: HttpRequest, queue_id: int | None = None) -> HttpRespons
         "queue": queue,
         "form": form,
         "filters": filters,
+        "added_items": len(stored.get("items") or []),
+        "only_items": bool(stored.get("only_items")),
         "stored_error": stored_error,
         "matching": matching,
         "level": level,
@@ -144,17 +152,30 @@ def _page(rows: Any, request: HttpRequest) -> Page:
     return Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
+def _bulk(request: HttpRequest, level: str) -> dict[str, Any] | None:
+    """What the bulk form of a list needs, for reviewers (who make queues); None for others."""
+    if not has_role(request.user, REVIEWER):
+        return None
+    queues = Queue.objects.filter(level=level, active=True).only("pk", "name").order_by("name")
+    noun = "flags" if level == Queue.Level.SEGMENT else "traces"
+    return {"level": level, "noun": noun, "queues": list(queues)}
+
+
 @role_required(LABELER)
 @require_GET
 @vary_on_headers("HX-Request")
 def trace_list(request: HttpRequest) -> HttpResponse:
     """Traces, filtered, searched, sorted and paginated from the URL."""
-    form = TraceListForm(request.GET)
+    form = TraceListForm(request.GET, user=request.user)
     context: dict[str, Any] = {"form": form, "page": None, "rows": []}
     if form.is_valid():
         search = form.search()
         traces = selectors.trace_list(
-            filters=form.queue_filters(), search=search, sort=form.ordering()
+            filters=form.queue_filters(),
+            search=search,
+            sort=form.ordering(),
+            viewer=request.user,
+            outcome=form.outcome(),
         )
         page = _page(traces, request)
         rows = list(page.object_list)
@@ -170,6 +191,7 @@ def trace_list(request: HttpRequest) -> HttpResponse:
             rows=rows,
             search=search,
             columns=_columns(selectors.TRACE_SORTS, form.ordering()),
+            bulk=_bulk(request, Queue.Level.TRACE),
         )
     return _render_list(request, "review/trace_list.html", context)
 
@@ -180,11 +202,17 @@ def trace_list(request: HttpRequest) -> HttpResponse:
 def flag_list(request: HttpRequest) -> HttpResponse:
     """Flagged segments with their evidence, filtered, searched, sorted and paginated from the
     URL."""
-    form = FlagListForm(request.GET)
+    form = FlagListForm(request.GET, user=request.user)
     context: dict[str, Any] = {"form": form, "page": None, "rows": []}
     if form.is_valid():
         filters = form.queue_filters()
-        segments = selectors.flag_list(filters=filters, search=form.search(), sort=form.ordering())
+        segments = selectors.flag_list(
+            filters=filters,
+            search=form.search(),
+            sort=form.ordering(),
+            viewer=request.user,
+            outcome=form.outcome(),
+        )
         page = _page(segments, request)
         rows = list(page.object_list)
         findings = selectors.findings_of([s.pk for s in rows], filters)
@@ -197,5 +225,34 @@ def flag_list(request: HttpRequest) -> HttpResponse:
             rows=rows,
             search=form.search(),
             columns=_columns(selectors.FLAG_SORTS, form.ordering()),
+            bulk=_bulk(request, Queue.Level.SEGMENT),
         )
     return _render_list(request, "review/flag_list.html", context)
+
+
+@role_required(REVIEWER)
+@require_POST
+def queue_add(request: HttpRequest) -> HttpResponse:
+    """Add the rows selected in a list to a queue of their level, or to a new queue that holds
+    them alone; then back to the list (``next``)."""
+    form = QueueAddForm(request.POST)
+    if not form.is_valid():
+        reasons = [
+            " ".join(errors) if field == "__all__" else f"{field}: {' '.join(errors)}"
+            for field, errors in form.errors.items()
+        ]
+        return HttpResponse("\n".join(reasons), status=400, content_type="text/plain")
+    data = form.cleaned_data
+    if data["queue"] is None:
+        queue = services.queue_create_from(
+            name=data["name"], level=data["level"], items=data["items"], user=request.user
+        )
+        added = len(set(data["items"]))
+    else:
+        queue = data["queue"]
+        added = services.queue_add_items(queue=queue, items=data["items"])
+    messages.success(request, f"{added} item{pluralize(added)} added to the queue “{queue.name}”.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("review:flags" if data["level"] == Queue.Level.SEGMENT else "review:traces")
+    return redirect(back)

@@ -9,6 +9,7 @@ step's content is kept in one element whose text equals the stored content chara
 character, so offsets chosen in the browser (selection.js) are offsets into the stored text.
 """
 
+import difflib
 import json
 import re
 from collections import defaultdict
@@ -31,11 +32,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET
 
-from detection.reading import EXIT_CODE_KEYS, exit_code
+from detection.engine import ScanStep
+from detection.reading import EXIT_CODE_KEYS, ToolCall, exit_code
 from review.access import role_required
 from review.audit import record_view
 from review.forms import FlagSpanForm, LabelForm
-from review.models import Category, Label, Queue
+from review.models import Assignment, Category, Label, Queue
+from review.selectors import queue_place
 from traces.models import Segment, Step, Trace
 from traces.params import whole_number
 from traces.roles import LABELER, REVIEWER, has_role
@@ -217,8 +220,9 @@ def visible_flags(
 ) -> list[Flag]:
     """The flags the viewer may see. Blind labeling covers spans as it covers labels: a labeler
     sees a span someone else marked only once they have labeled the whole trace or that span, so
-    another person's judgement does not steer theirs. Reviewers see every flag. ``labeled``, the
-    items the viewer has labeled in this trace, is read only when a span needs it."""
+    another person's judgement does not steer theirs, or when a queue handed them that span (or
+    the trace) to label. Reviewers see every flag. ``labeled``, the items the viewer has labeled
+    in this trace, is read only when a span needs it."""
     foreign = [flag for flag in flags if flag.human and flag.created_by_id != viewer.pk]
     if not foreign or has_role(viewer, REVIEWER):
         return list(flags)
@@ -227,6 +231,14 @@ def visible_flags(
     if None in labeled:
         return list(flags)
     hidden = {flag.segment_id for flag in foreign if flag.segment_id not in labeled}
+    if hidden:
+        # A queue that hands the labeler a span, or the whole trace, to label shows it to them.
+        held = set(
+            Assignment.objects.filter(user=viewer, trace_id=trace_id)
+            .filter(Q(segment__isnull=True) | Q(segment_id__in=hidden))
+            .values_list("segment_id", flat=True)
+        )
+        hidden = set() if None in held else hidden - held
     return [flag for flag in flags if flag.segment_id not in hidden]
 
 
@@ -302,8 +314,8 @@ def render_content(text: str, flags: Sequence[Flag] = (), *, diff: bool = False)
 
 
 def mark_piece(piece: str, flags: Sequence[Flag], *, first: bool) -> str:
-    """One highlighted piece; hovering or focusing it shows its flags (CSS reads ``data-tip``)."""
-    tip = "\n\n".join(flag.description for flag in flags)
+    """One highlighted piece, described by its flags' entries under the step (keys.js picks
+    them out on hover or focus): a tooltip drawn over the text hid what was being read."""
     classes = ["flag"]
     if all(flag.human for flag in flags):
         classes.append("flag-human")
@@ -313,12 +325,9 @@ def mark_piece(piece: str, flags: Sequence[Flag], *, first: bool) -> str:
     if severity:
         classes.append(f"flag-sev-{severity}")
     return format_html(
-        '<mark class="{}" data-flags="{}" data-tip="{}" title="{}" aria-describedby="{}"{}>'
-        "{}</mark>",
+        '<mark class="{}" data-flags="{}" aria-describedby="{}"{}>{}</mark>',
         " ".join(classes),
         " ".join(str(flag.segment_id) for flag in flags),
-        tip,
-        tip,
         " ".join(f"tip-{flag.segment_id}" for flag in flags),
         mark_safe(' tabindex="0"') if first else "",
         mark_safe(piece),  # noqa: S308 -- already escaped by the caller
@@ -343,6 +352,48 @@ def argument_patches(
         for i, value in enumerate(arguments):
             found += argument_patches(value, f"{path}[{i}]", depth + 1)
     return found
+
+
+def edit_figures(step: Step) -> list[str]:
+    """The files a tool call writes or edits through an editor's arguments (a path with its new
+    text, and the text it replaces), as code: a written file's text, a replacement as a diff of
+    the old text against the new. The call's JSON shows them as one escaped string each, with
+    ``\n`` for every line break. The call is read as the detectors read it, so the
+    console and the detectors agree on what it writes; patches are ``argument_patches``'."""
+    call = ToolCall.read(
+        ScanStep(step.index, step.kind, step.content, step.tool, "", step.arguments)
+    )
+    figures = []
+    for edit in call.edits:
+        if edit.old is None or edit.field is None:  # a patch, or a file deleted
+            continue
+        path, new = escape(edit.path), edit.field.value
+        if edit.old:
+            lines = difflib.unified_diff(
+                edit.old.splitlines(), new.splitlines(), f"a/{edit.path}", f"b/{edit.path}", n=3
+            )
+            diff = "\n".join(line.rstrip("\n") for line in lines)
+            figures.append(
+                f'<figure class="patch code-edit"><figcaption><code>{path}</code>: text replaced'
+                "</figcaption>"
+                f'<div class="diff-view">{render_content(diff, diff=True)}</div></figure>'
+            )
+        else:
+            figures.append(
+                f'<figure class="code-write"><figcaption><code>{path}</code> written'
+                f'</figcaption><pre class="code">{escape_text(new)}</pre></figure>'
+            )
+    return figures
+
+
+def call_figures(step: Step) -> list[str]:
+    """A tool call's patches and editor writes, as code, in the order the step shows them."""
+    patches = [
+        f'<figure class="patch"><figcaption><code>{escape(name)}</code> as a diff'
+        f'</figcaption><div class="diff-view">{html}</div></figure>'
+        for name, html in argument_patches(step.arguments)
+    ]
+    return patches + edit_figures(step)
 
 
 def step_time(moment: datetime) -> str:
@@ -406,12 +457,8 @@ def render_step(step: Step, flags: Sequence[Flag], *, oob: bool = False) -> Safe
             f'<span class="muted">{lines} line{pluralize(lines)}</span> '
             f'<span class="preview">{escape(preview)}</span></summary>\n{body}\n</details>'
         )
-    elif patches := argument_patches(step.arguments) if step.kind == Step.Kind.TOOL_CALL else []:
-        out.extend(
-            f'<figure class="patch"><figcaption><code>{escape(name)}</code> as a diff'
-            f'</figcaption><div class="diff-view">{html}</div></figure>'
-            for name, html in patches
-        )
+    elif figures := call_figures(step) if step.kind == Step.Kind.TOOL_CALL else []:
+        out.extend(figures)
         out.append(
             f'\n<details class="step-fold"{" open" if flags else ""}>\n'
             f"<summary>Arguments as sent</summary>\n{body}\n</details>"
@@ -736,12 +783,21 @@ def page_context(
         (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
         for key, value in (trace.metadata or {}).items()
     ]
+    place = None
+    if queue is not None:
+        place = queue_place(
+            queue=queue,
+            user=request.user,
+            trace_id=trace.pk,
+            segment_id=focus_segment,
+        )
     return {
         "trace": trace,
         "metadata": metadata,
         "flags": flags,
         "focus": focus,
         "queue": queue,
+        "place": place,
         "labeled": labeled,
         "flag_form": flag_form(categories),
         **window_context(trace, start, steps, window_flags, lead=True, tail=True),

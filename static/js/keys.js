@@ -1,11 +1,15 @@
 // Keyboard for the trace viewer, and the moves the keys make: j/k steps, n/p flags, t the whole
 // trace, 1/2/3 verdicts, c/s/e fields, Enter save (and next, from a queue), f flag the selected
-// text, ? help, Esc leave a field. Keys are ignored while typing in a field, except Esc.
+// text, x/b skip or go back in a queue, ? help, Esc leave a field. Keys are ignored while typing
+// in a field, except Esc. Keys that open another item ask first when the label form holds unsaved
+// changes.
 //
 // Steps arrive in windows. A step that is not in the page yet is fetched before moving to it: from
 // the loader that covers it (the scroll sentinel after the steps, or the "earlier steps" button
 // before them), or else by replacing the steps with the window that holds it. That is also how a
 // #step-N link beyond the first window works, as does the server's ?from=N.
+
+import { enterSaves, listenForKeys } from "./keyboard.js";
 
 const viewer = document.getElementById("viewer");
 if (viewer) init(viewer);
@@ -156,22 +160,33 @@ function init(viewer) {
     await loading;
   }
 
+  // Unsaved edits of the label form (label-form.js marks them) are lost when another item's
+  // panel replaces it: ask first. Leaving the page asks through beforeunload.
+  function mayLeaveItem() {
+    const form = panel().querySelector("#label-form[data-dirty]");
+    if (!form) return true;
+    if (!window.confirm("This label has unsaved changes. Discard them?")) return false;
+    delete form.dataset.dirty;
+    return true;
+  }
+
+  // From the current flag when the reader is still at it; once they have moved on with j/k (or
+  // scrolled and focused another step), from where they are: the first flag at or after that
+  // step for n, the last one at or before it for p. Past the last flag n stays put, as p does
+  // before the first.
   function moveFlag(delta) {
     const items = flagItems();
     if (!items.length) return;
+    const here = heading ?? readingStep();
     let i = items.findIndex((item) => item.classList.contains("current"));
-    if (i < 0) {
-      const here = readingStep() ?? 0;
-      i = delta > 0 ? items.findIndex((item) => Number(item.dataset.step) >= here) : -1;
-      if (delta < 0) {
-        items.forEach((item, j) => {
-          if (Number(item.dataset.step) <= here) i = j;
-        });
-      }
-      if (i < 0) i = delta > 0 ? 0 : items.length - 1;
+    if (i >= 0 && (here === null || Number(items[i].dataset.step) === here)) {
+      i += delta;
+    } else if (delta > 0) {
+      i = items.findIndex((item, j) => j !== i && Number(item.dataset.step) >= (here ?? 0));
     } else {
-      i = Math.min(Math.max(i + delta, 0), items.length - 1);
+      i = items.findLastIndex((item, j) => j !== i && Number(item.dataset.step) <= (here ?? 0));
     }
+    if (i < 0 || i >= items.length || !mayLeaveItem()) return;
     markCurrent(items[i].dataset.segment);
     queueMove(() => openItem(items[i].dataset.segment, Number(items[i].dataset.step)));
   }
@@ -188,22 +203,9 @@ function init(viewer) {
     if (field) field.focus();
   }
 
-  function toggleHelp(show = help.hidden) {
-    help.hidden = !show;
-    if (show) help.querySelector("button")?.focus();
-  }
-
-  function isTyping(element) {
-    if (!element || !element.tagName) return false;
-    if (element.isContentEditable || element.tagName === "TEXTAREA" || element.tagName === "SELECT") {
-      return true;
-    }
-    return element.tagName === "INPUT" && !["radio", "checkbox", "button", "submit"].includes(element.type);
-  }
-
   function save(event) {
     const target = event.target;
-    if (target.tagName === "TEXTAREA" || target.closest?.("a, button, summary")) return;
+    if (!enterSaves(target)) return;
     const form = target.closest?.("form") || panel().querySelector("#label-form");
     const button = form?.querySelector("[data-primary]:not([disabled])");
     if (!button) return;
@@ -216,50 +218,32 @@ function init(viewer) {
     k: () => moveStep(-1),
     n: () => moveFlag(1),
     p: () => moveFlag(-1),
-    t: () => openItem("", null),
+    t: () => mayLeaveItem() && openItem("", null),
     1: () => setVerdict("misaligned"),
     2: () => setVerdict("benign"),
     3: () => setVerdict("unsure"),
     c: () => focusField("category"),
     s: () => focusField("severity"),
     e: () => focusField("note"),
-    f: () => document.getElementById("flag-span-button")?.click(),
-    "?": () => toggleHelp(),
+    f: () => {
+      const button = document.getElementById("flag-span-button");
+      if (button && !button.disabled && mayLeaveItem()) button.click();
+    },
+    x: () => document.querySelector("[data-queue-skip]")?.click(),
+    b: () => document.querySelector("[data-queue-back]")?.click(),
   };
-
-  document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-    const target = event.target;
-    if (event.key === "Escape") {
-      if (!help.hidden) toggleHelp(false);
-      else if (isTyping(target)) target.blur();
-      return;
-    }
-    if (event.key === "Enter") {
-      if (help.hidden) save(event);
-      return;
-    }
-    if (isTyping(target)) return;
-    const action = keys[event.key];
-    if (!action || (!help.hidden && event.key !== "?")) return;
-    event.preventDefault();
-    action();
-  });
+  listenForKeys({ help, keys, enter: save });
 
   document.addEventListener("click", (event) => {
-    if (event.target.closest("[data-close-help]")) {
-      toggleHelp(false);
-      return;
-    }
     const link = event.target.closest("#flag-rail .rail-item, .flag-link");
     if (link) {
       event.preventDefault();
-      openItem(link.dataset.segment, Number(link.dataset.step));
+      if (mayLeaveItem()) openItem(link.dataset.segment, Number(link.dataset.step));
       return;
     }
     // A click on a highlight (not the end of a drag that selected text) opens its flag.
     const mark = event.target.closest("mark.flag");
-    if (mark && document.getSelection().isCollapsed) {
+    if (mark && document.getSelection().isCollapsed && mayLeaveItem()) {
       const segment = mark.dataset.flags.split(" ")[0];
       const step = mark.closest(".step");
       openItem(segment, Number(step.dataset.index));
@@ -270,6 +254,21 @@ function init(viewer) {
     const step = event.target.closest(".step");
     if (step) currentStep = Number(step.dataset.index);
   });
+
+  // A highlight's details are its flags' entries under the step, picked out while it is hovered
+  // or focused, rather than a tooltip over the text being read.
+  for (const type of ["mouseover", "mouseout", "focusin", "focusout"]) {
+    stepsBox.addEventListener(type, (event) => {
+      const mark = event.target.closest?.("mark.flag");
+      if (!mark) return;
+      const entering = type === "mouseover" || type === "focusin";
+      const still = type === "mouseout" ? mark === document.activeElement : mark.matches(":hover");
+      const on = entering || still;
+      for (const segment of mark.dataset.flags.split(" ")) {
+        document.getElementById(`tip-${segment}`)?.classList.toggle("tip-current", on);
+      }
+    });
+  }
 
   // Rejected forms come back as 400/422 with their errors: show them where the form was.
   document.body.addEventListener("htmx:beforeSwap", (event) => {

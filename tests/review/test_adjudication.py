@@ -348,3 +348,19 @@ def test_labels_of_a_third_labeler_show_up_too(labeler, other_labeler, reviewer,
     label(third, segment, "benign")
     html = client_for(reviewer).get(decide_url(segment)).content.decode()
     assert len(texts(html, class_="label-card")) == 3
+
+
+def test_the_decision_page_links_the_next_open_item_and_lists_its_keys(
+    labeler, other_labeler, reviewer, tampering, detector
+):
+    trace, segment = tampering
+    other = flag(trace, detector, step=3, start=None, end=None, severity=2)
+    for item in (segment, other):
+        label(labeler, item, "misaligned", "test_tampering")
+        label(other_labeler, item, "benign")
+    client = client_for(reviewer)
+    html = client.get(decide_url(segment)).content.decode()
+    assert f'href="{decide_url(other).replace("&", "&amp;")}" data-next-item' in html
+    assert "Next item, without deciding this one" in html
+    label(other_labeler, other, "misaligned", "test_tampering")  # now they agree
+    assert "data-next-item" not in client.get(decide_url(segment)).content.decode()

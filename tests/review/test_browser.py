@@ -21,7 +21,7 @@ from django.urls import reverse
 from review.models import Category, Label, Queue
 from tests.review.conftest import PASSWORD, flag, make_trace, make_user
 from traces.models import Segment, Trace
-from traces.roles import LABELER
+from traces.roles import LABELER, REVIEWER
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -132,19 +132,22 @@ class Watched:
         self.errors: list[str] = []
         self.dialogs: list[str] = []
         self.requests: list[str] = []
+        self.accept_dialogs = False
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", self._dialog)
         self.page.on("request", lambda r: self.requests.append(r.url))
 
     def _console(self, message) -> None:
-        # Chromium asks for /favicon.ico by itself; the console has none.
-        if message.type == "error" and not message.location.get("url", "").endswith("favicon.ico"):
+        if message.type == "error":
             self.errors.append(message.text)
 
     def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
+        self.dialogs.append(dialog.message or dialog.type)
+        if self.accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
     def sign_in(self, username: str, next_url: str) -> None:
         """Through the console's sign-in page, then on to ``next_url``."""
@@ -215,10 +218,10 @@ def test_a_labeler_works_a_queue_with_the_keyboard(chromium, live_server, detect
     page.wait_for_url(f"**/traces/{trace.pk}/?queue={queue.pk}&segment={tamper.pk}#step-4")
     expect(page.locator("#label-panel h2")).to_have_text("Flag on step #4")
     expect(page.locator(".queue-banner")).to_contain_text("Test tampering")
-    # The queue's flag is in view and focused, its tooltip showing.
+    # The queue's flag is in view and focused, its entry under the step picked out.
     mark = page.locator(f'mark[data-flags~="{tamper.pk}"]').first
     expect(mark).to_be_focused()
-    expect(mark).to_have_attribute("title", re.compile(r"^test-tamper v1 · score 0\.93"))
+    expect(page.locator(f"#tip-{tamper.pk}.tip-current")).to_contain_text("test-tamper · 0.93")
     if os.environ.get("TRACEWATCH_SCREENSHOTS") == "1":
         page.set_viewport_size({"width": 1360, "height": 1020})
         page.evaluate("window.scrollTo(0, 0)")
@@ -459,6 +462,256 @@ def test_a_label_the_server_cannot_save_says_so_and_saves_on_the_next_try(
     assert [e for e in w.errors if "503" not in e] == []  # the failed request, logged
 
 
+def flagged_run(detector) -> tuple[Trace, Segment, Segment, Segment]:
+    """The realistic run with flags on steps 4, 5 and 9."""
+    trace = make_trace(fill_tool_call_content(realistic_steps()), external_id="run-0142")
+    start = REASONING.index("comment out")
+    tamper = flag(trace, detector, step=4, start=start, end=start + len("comment out"))
+    patch = flag(trace, detector, step=5, start=None, end=None, score=0.8, severity=2)
+    claim = flag(trace, detector, step=9, start=0, end=5, score=0.7, severity=2)
+    return trace, tamper, patch, claim
+
+
+def labeler_at(chromium, live_server, segment: Segment) -> Watched:
+    """A labeler signed in, on the trace page at ``segment``."""
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    w.sign_in("lena", f"/traces/{segment.step.trace_id}/?segment={segment.pk}")
+    return w
+
+
+def test_a_benign_verdict_has_no_category_or_severity(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    _, tamper, _, _ = flagged_run(detector)
+    w = labeler_at(chromium, live_server, tamper)
+    page = w.page
+    expect(page.locator("#label-panel h2")).to_have_text("Flag on step #4")
+    category, severity = page.locator("#label-category"), page.locator("#label-severity")
+    # Pre-filled from the detector's suggestion.
+    expect(category).to_have_value("test_tampering")
+    expect(severity).to_have_value("3")
+
+    page.keyboard.press("2")
+    expect(page.locator("#label-verdict_1")).to_be_checked()
+    expect(category).to_have_value("")
+    expect(category).to_be_disabled()
+    expect(severity).to_have_value("")
+    expect(severity).to_be_disabled()
+    page.keyboard.press("1")  # misaligned again: what the fields held comes back
+    expect(category).to_have_value("test_tampering")
+    expect(severity).to_be_enabled()
+    expect(severity).to_have_value("3")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    expect(page.locator("#label-panel .saved")).to_contain_text("Saved revision 1")
+    expect(page.locator("#label-panel .history")).to_contain_text("Benign")
+    expect(page.locator("#label-panel .history")).not_to_contain_text("Test tampering")
+    expect(category).to_be_disabled()
+    assert list(Label.objects.values_list("verdict", "category", "severity")) == [
+        ("benign", None, None)
+    ]
+    assert w.errors == [] and w.dialogs == []
+
+
+def test_unsaved_label_changes_are_not_dropped_without_asking(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    trace, tamper, patch, _ = flagged_run(detector)
+    queue = Queue.objects.create(name="Test tampering", overlap=1)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", reverse("review:queue-next", args=[queue.pk]))
+    heading = page.locator("#label-panel h2")
+    expect(heading).to_have_text("Flag on step #4")
+    page.keyboard.press("n")  # nothing changed yet: no question
+    expect(heading).to_have_text("Flag on step #5")
+    page.keyboard.press("p")
+    expect(heading).to_have_text("Flag on step #4")
+    assert w.dialogs == []
+
+    page.keyboard.press("3")
+    for move in ("n", "t", "rail"):  # each asks; refused, the edit stays
+        if move == "rail":
+            page.click(f'#flag-rail [data-segment="{patch.pk}"]')
+        else:
+            page.keyboard.press(move)
+        expect(page.locator("#label-verdict_2")).to_be_checked()
+        expect(heading).to_have_text("Flag on step #4")
+    assert w.dialogs == ["This label has unsaved changes. Discard them?"] * 3
+    page.click(".queue-banner a")  # leaving the queue: the browser asks before unloading
+    page.wait_for_timeout(300)
+    assert w.dialogs[3:] == ["beforeunload"]
+    assert urlsplit(page.url).path == f"/traces/{trace.pk}/"
+    expect(page.locator("#label-verdict_2")).to_be_checked()
+
+    w.accept_dialogs = True
+    page.keyboard.press("n")
+    expect(heading).to_have_text("Flag on step #5")
+    expect(page.locator("#label-verdict_2")).not_to_be_checked()
+    assert len(w.dialogs) == 5
+
+    # Saved changes are not unsaved: save and next, then leaving, ask nothing.
+    w.accept_dialogs = False
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/traces/{trace.pk}/?queue={queue.pk}&segment={tamper.pk}#step-4")
+    assert Label.objects.get(segment=patch).verdict == "benign"
+    page.keyboard.press("1")
+    page.locator("#label-note").fill("not yet")
+    page.click("#label-form button.secondary")  # save, staying on the item
+    expect(page.locator("#label-panel .saved")).to_be_visible()
+    page.click(".queue-banner a")
+    page.wait_for_url(f"{live_server.url}/")
+    assert len(w.dialogs) == 5 and w.errors == []
+
+
+def test_n_and_p_move_from_where_the_labeler_is_reading(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    _, tamper, _, _ = flagged_run(detector)
+    w = labeler_at(chromium, live_server, tamper)
+    page = w.page
+    heading = page.locator("#label-panel h2")
+    expect(heading).to_have_text("Flag on step #4")
+    expect(page.locator(f'mark[data-flags~="{tamper.pk}"]').first).to_be_focused()
+    for step in (5, 6, 7):
+        page.keyboard.press("j")
+        expect(page.locator(f"#step-{step}")).to_be_focused()
+    page.keyboard.press("n")  # below step 7, not the flag after the last one focused
+    expect(heading).to_have_text("Flag on step #9")
+    page.keyboard.press("k")
+    page.keyboard.press("k")
+    expect(page.locator("#step-7")).to_be_focused()
+    page.keyboard.press("p")  # above step 7
+    expect(heading).to_have_text("Flag on step #5")
+    page.keyboard.press("p")  # at its flag again: the one before it
+    expect(heading).to_have_text("Flag on step #4")
+    page.keyboard.press("p")  # nothing above: it stays
+    expect(heading).to_have_text("Flag on step #4")
+    assert w.errors == []
+
+
+def test_a_labeler_skips_and_goes_back_in_a_queue_with_its_guidelines(
+    chromium, live_server, detector
+):
+    from playwright.sync_api import expect
+
+    _, _, patch, claim = flagged_run(detector)
+    queue = Queue.objects.create(
+        name="Test tampering", guidelines="Weakening a test is misaligned.\n<i>Always</i>."
+    )
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", reverse("review:queue-next", args=[queue.pk]))
+    heading, position = page.locator("#label-panel h2"), page.locator(".queue-position")
+    expect(heading).to_have_text("Flag on step #4")
+    expect(position).to_have_text("item 1 of 3")
+    guidelines = page.locator(".queue-guidelines")
+    expect(guidelines).to_contain_text("Weakening a test is misaligned.")
+    expect(guidelines).to_contain_text("<i>Always</i>.")
+
+    page.keyboard.press("x")  # skip: the next item, still the first of the labeler's
+    expect(heading).to_have_text("Flag on step #5")
+    expect(position).to_have_text("item 1 of 3")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect(heading).to_have_text("Flag on step #9")
+    expect(position).to_have_text("item 2 of 3")
+    page.keyboard.press("b")  # back to the one labeled before
+    expect(heading).to_have_text("Flag on step #5")
+    expect(position).to_have_text("item 1 of 3")
+    expect(page.locator("#label-verdict_0")).to_be_checked()
+    page.keyboard.press("?")
+    expect(page.locator("#key-help")).to_contain_text("skip this item")
+    page.keyboard.press("Escape")
+    page.click("text=On to the next item")
+    expect(heading).to_have_text("Flag on step #9")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")  # the last one not skipped: then the skipped one
+    expect(heading).to_have_text("Flag on step #4")
+    expect(position).to_have_text("item 3 of 3")
+    assert list(Label.objects.order_by("pk").values_list("segment", "verdict")) == [
+        (patch.pk, "misaligned"),
+        (claim.pk, "benign"),
+    ]
+    assert w.errors == [] and w.dialogs == []
+
+
+def test_a_reviewer_adjudicates_with_the_keys(
+    chromium, live_server, detector, labeler, other_labeler
+):
+    from playwright.sync_api import expect
+
+    from review.models import Decision
+    from review.services import LabelInput, save_label
+
+    trace, tamper, patch, _ = flagged_run(detector)
+    for segment in (tamper, patch):
+        for user, verdict in ((labeler, "misaligned"), (other_labeler, "benign")):
+            save_label(author=user, trace=trace, segment=segment, label=LabelInput(verdict))
+    make_user("rita", REVIEWER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("rita", f"/adjudication/{trace.pk}/?segment={tamper.pk}")
+    expect(page.locator("h1")).to_have_text(f"Flag in step 4 of {trace.external_id}")
+    page.keyboard.press("n")  # the other item, without deciding this one
+    expect(page.locator("h1")).to_have_text(f"Flag in step 5 of {trace.external_id}")
+    page.keyboard.press("2")
+    expect(page.locator("input[name=verdict][value=benign]")).to_be_checked()
+    page.keyboard.press("e")
+    page.keyboard.type("A patch to the parser, as asked.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")  # recorded, and on to the item still open
+    expect(page.locator("h1")).to_have_text(f"Flag in step 4 of {trace.external_id}")
+    page.keyboard.press("1")
+    page.keyboard.press("c")
+    expect(page.locator("select[name=category]")).to_be_focused()
+    page.select_option("select[name=category]", label="Test tampering")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/adjudication/")
+    decisions = Decision.objects.order_by("pk").values_list("segment", "verdict", "note")
+    assert list(decisions) == [
+        (patch.pk, "benign", "A patch to the parser, as asked."),
+        (tamper.pk, "misaligned", ""),
+    ]
+    page.goto(f"{live_server.url}/adjudication/{trace.pk}/?segment={tamper.pk}")
+    page.keyboard.press("?")
+    expect(page.locator("#key-help")).to_contain_text("Record the decision")
+    assert w.errors == [] and w.dialogs == []
+
+
+def test_all_tool_output_expands_and_collapses_at_once(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    output = "\n".join(f"line {i}" for i in range(40))
+    steps = [("tool_result", output), ("tool_result", output), *realistic_steps()]
+    trace = make_trace(fill_tool_call_content(steps))
+    flagged = flag(trace, detector, step=1, start=0, end=6)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", f"/traces/{trace.pk}/")
+    long_result = page.locator("#step-0 details.step-fold")
+    expect(long_result).not_to_have_attribute("open", "")
+    expect(page.locator("#step-1 details.step-fold")).to_have_attribute("open", "")  # flagged
+    button = page.locator("#fold-all")
+    button.click()
+    expect(button).to_have_text("Collapse all tool output")
+    expect(long_result).to_have_attribute("open", "")
+    expect(page.locator("#step-7 details.step-fold")).to_have_attribute("open", "")  # the patch
+    button.click()
+    expect(button).to_have_text("Expand all tool output")
+    expect(long_result).not_to_have_attribute("open", "")
+    expect(page.locator("#step-5 details.step-fold")).not_to_have_attribute("open", "")
+    # A fold that holds a flag stays open: what was flagged is never hidden.
+    expect(page.locator(f'#step-1 mark[data-flags~="{flagged.pk}"]')).to_be_visible()
+    assert w.errors == []
+
+
 def test_a_deep_link_beyond_the_first_window_opens_its_step(chromium, live_server):
     from playwright.sync_api import expect
 
@@ -526,3 +779,72 @@ def test_a_reviewer_exports_a_dataset_in_the_browser(
     assert watched.errors == []
     assert watched.dialogs == []
     assert watched.foreign_requests() == []
+
+
+def test_flag_details_cover_neither_the_text_nor_the_verdicts(chromium, live_server, detector):
+    from playwright.sync_api import expect
+
+    _, tamper, _, _ = flagged_run(detector)
+    w = labeler_at(chromium, live_server, tamper)
+    page = w.page
+    mark = page.locator(f'mark[data-flags~="{tamper.pk}"]').first
+    expect(mark).to_be_focused()
+    mark.hover()
+    # Nothing is drawn over the page: the details are in the step's list of flags, picked out.
+    overlay = "(m) => getComputedStyle(m, '::after').content"
+    assert mark.evaluate(overlay) in ("none", "normal")
+    assert mark.get_attribute("title") is None
+    tip = page.locator(f"#tip-{tamper.pk}")
+    expect(tip).to_have_class(re.compile(r"\btip-current\b"))
+    expect(tip).to_contain_text("test-tamper")
+    for item in page.locator("#flag-rail .rail-item").all():
+        assert item.get_attribute("title") is None
+    page.mouse.move(0, 0)
+    page.locator("#step-2").focus()
+    expect(tip).not_to_have_class(re.compile(r"\btip-current\b"))
+    assert w.errors == []
+
+
+def test_a_labeler_refused_a_page_keeps_the_navigation_and_the_icon(chromium, live_server):
+    from playwright.sync_api import expect
+
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", "/")
+    response = page.goto(f"{live_server.url}/adjudication/")
+    assert response.status == 403
+    expect(page.locator("h1")).to_have_text("Not for your role")
+    expect(page.get_by_role("navigation", name="Main")).to_contain_text("Traces")
+    icon = page.locator("link[rel=icon]")
+    assert page.request.get(f"{live_server.url}{icon.get_attribute('href')}").ok
+    assert page.request.get(f"{live_server.url}/favicon.ico").ok
+    assert [error for error in w.errors if "403" not in error] == []
+
+
+def test_the_dataset_comparison_fits_a_1440_pixel_screen(
+    chromium, live_server, detector, labeler, other_labeler, reviewer, settings, tmp_path
+):
+    from tests.review.datasets import export, labeled_data
+
+    settings.TRACEWATCH_EXPORT_DIR = tmp_path / "exports"
+    labeled_data(detector, labeler, other_labeler, reviewer)
+    first, second = export(), export(filters={"level": "segment"})
+    w = Watched(chromium, live_server)
+    page = w.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    w.sign_in(reviewer.username, "/datasets/")
+    page.goto(f"{live_server.url}/datasets/diff/?a={first.pk}&b={second.pk}")
+    # Every cell of every last column is whole on the screen, under nothing else.
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('main table tr > :last-child')].filter((cell) => {
+            const box = cell.getBoundingClientRect();
+            const y = box.top + box.height / 2;
+            if (box.right > innerWidth) return true;
+            return ![box.left + 1, box.right - 1].every(
+                (x) => cell.contains(document.elementFromPoint(x, y)));
+        }).map((cell) => cell.textContent)"""
+    )
+    assert clipped == []
+    assert page.locator("main table").count() == 6
+    assert w.errors == []

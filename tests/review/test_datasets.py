@@ -308,6 +308,17 @@ def test_version_records_its_file_counts_and_card(labeled):
     assert "path: data/train.parquet" in version.card
 
 
+def test_a_benign_label_sent_with_a_category_is_counted_under_none(detector, labeler):
+    trace = make_trace([("reasoning", "Run the tests first.")], external_id="run-benign")
+    segment = flag(trace, detector, step=0, start=0, end=3)
+    label(labeler, trace, segment, "benign", "test_tampering", 3)
+    version = export(filters={"level": "segment"})
+    (row,) = jsonl_rows(version)
+    assert (row["verdict"], row["category"], row["severity"]) == ("benign", None, None)
+    assert version.counts["category"] == {"none": 1}
+    assert "test_tampering" not in version.card
+
+
 def test_an_export_matching_nothing_is_refused_when_requested(labeled):
     spec = parse_spec({"name": "tampering", "filters": {"model": "nobody-runs-this"}})
     with pytest.raises(SpecError) as refused:

@@ -70,6 +70,17 @@ def test_labeler_labels_through_the_api_and_an_edit_is_a_revision(tampering, lab
     ]
 
 
+def test_a_benign_label_given_through_the_api_has_no_category_or_severity(tampering, labeler):
+    trace, segment = tampering
+    body = {"trace": trace.pk, "segment": segment.pk, "verdict": "benign", "severity": 3}
+    response = api_as(labeler).post(
+        "/api/v1/labels/", {**body, "category": "test_tampering"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["category"], response.json()["severity"]) == (None, None)
+    assert list(Label.objects.values_list("category", "severity")) == [(None, None)]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -11,10 +11,11 @@ from django.db.migrations.executor import MigrationExecutor
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from detection.models import Detector, Finding
 from review import services
-from review.models import Assignment, Category, Label, Queue
+from review.models import Assignment, Category, Decision, Label, Queue
 from review.services import LabelInput, save_label
 from review.views.viewer import SHOWN_REVISIONS, segment_flag, trace_flags
 from tests.review.conftest import HTMX, TAMPERING_STEPS, client_for, flag, make_trace
@@ -281,10 +282,95 @@ def test_the_form_starts_from_the_detector_suggestion_then_from_the_last_revisio
     panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
     assert '<option value="test_tampering" selected>' in panel
     assert '<option value="3" selected>' in panel
-    post_label(client, trace, segment, verdict="benign", category="other", note="fine")
+    post_label(client, trace, segment, verdict="unsure", category="other", note="maybe")
     panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
     assert '<option value="other" selected>' in panel
-    assert 'value="benign" id="label-verdict_1" required checked' in panel.replace("\n", "")
+    assert 'value="unsure" id="label-verdict_2" required checked' in panel.replace("\n", "")
+
+
+def test_a_benign_label_keeps_no_category_or_severity_whatever_the_form_sent(labeler, tampering):
+    trace, segment = tampering
+    client = client_for(labeler)
+    # What the form pre-filled from the detector's suggestion is still sent with "benign".
+    response = post_label(
+        client, trace, segment, verdict="benign", category="test_tampering", severity="3"
+    )
+    assert response.status_code == 200
+    assert list(Label.objects.values_list("verdict", "category", "severity")) == [
+        ("benign", None, None)
+    ]
+    panel = client.get(labels_url(trace), {"segment": segment.pk}, **HTMX).content.decode()
+    assert '<option value="" selected>' in panel
+    assert '<option value="test_tampering" selected>' not in panel
+
+
+def test_a_benign_label_with_a_retired_category_is_saved_without_it(labeler, tampering):
+    Category.objects.create(slug="retired", name="Retired", active=False)
+    trace, segment = tampering
+    response = post_label(client_for(labeler), trace, segment, verdict="benign", category="retired")
+    assert response.status_code == 200
+    assert Label.objects.get().category is None
+
+
+def test_the_service_drops_category_and_severity_of_benign_labels_and_decisions(
+    labeler, reviewer, tampering
+):
+    trace, segment = tampering
+    category = Category.objects.get(slug="test_tampering")
+    given = LabelInput("benign", category=category, severity=3)
+    label = save_label(author=labeler, trace=trace, segment=segment, label=given)
+    decision = services.decide(
+        reviewer=reviewer,
+        trace=trace,
+        segment=segment,
+        verdict="benign",
+        category=category,
+        severity=3,
+    )
+    for saved in (label, decision):
+        saved.refresh_from_db()
+        assert (saved.category, saved.severity) == (None, None)
+    kept = save_label(
+        author=labeler, trace=trace, segment=segment, label=given.__class__("unsure", category, 2)
+    )
+    kept.refresh_from_db()
+    assert (kept.category, kept.severity) == (category, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_clears_category_and_severity_of_stored_benign_labels(
+    labeler, reviewer, tampering
+):
+    trace, segment = tampering
+    category = Category.objects.get_or_create(slug="test_tampering", defaults={"name": "T"})[0]
+    executor = MigrationExecutor(connection)
+    executor.migrate([("review", "0008_admin_role_permissions")])
+    Label.objects.bulk_create(
+        Label(
+            author=labeler,
+            trace=trace,
+            segment=item,
+            verdict=verdict,
+            category=category,
+            severity=3,
+            revision=1,
+        )
+        for item, verdict in [(segment, "benign"), (None, "misaligned")]
+    )
+    Decision.objects.create(
+        reviewer=reviewer,
+        trace=trace,
+        segment=segment,
+        verdict="benign",
+        category=category,
+        severity=2,
+    )
+    MigrationExecutor(connection).migrate([("review", "0011_benign_labels_and_queue_guidelines")])
+    assert sorted(Label.objects.values_list("verdict", "category_id", "severity")) == [
+        ("benign", None, None),
+        ("misaligned", category.pk, 3),
+    ]
+    assert list(Decision.objects.values_list("category_id", "severity")) == [(None, None)]
 
 
 @pytest.mark.parametrize(
@@ -562,3 +648,113 @@ def test_each_revision_shows_with_its_time(labeler, tampering):
     for label in revisions:
         assert f'<time datetime="{label.created_at.isoformat()}">' in history
         assert f"rev {label.revision}" in history
+
+
+# --- Queue mode: position, guidelines, skip and back ---------------------------------------------
+
+
+@pytest.fixture
+def three_flags(tampering, detector) -> list[Segment]:
+    """The tampering trace's flag and two more, in the queue's order (severity, then score)."""
+    trace, segment = tampering
+    return [
+        segment,
+        flag(trace, detector, step=3, start=None, end=None, score=0.8, severity=2),
+        flag(trace, detector, step=5, start=0, end=5, score=0.7, severity=1),
+    ]
+
+
+def open_next(client, queue) -> str:
+    """Claim the queue's next item; the segment id it opens."""
+    response = client.get(reverse("review:queue-next", args=[queue.pk]))
+    assert response.status_code == 302, response.content
+    return re.search(r"segment=(\d+)", response.url).group(1)
+
+
+def test_queue_mode_shows_the_position_and_the_guidelines_as_text(labeler, three_flags):
+    queue = Queue.objects.create(
+        name="Tampering", guidelines="Misaligned when a test is weakened.\n<b>Not</b> otherwise."
+    )
+    client = client_for(labeler)
+    response = client.get(reverse("review:queue-next", args=[queue.pk]), follow=True)
+    html = response.content.decode()
+    assert "item 1 of 3" in " ".join(texts(html, class_="queue-position"))
+    assert "<p>Misaligned when a test is weakened.<br>&lt;b&gt;Not&lt;/b&gt; otherwise.</p>" in html
+    assert "data-queue-back" not in html  # nothing labeled before the first item
+    post_label(client, three_flags[0].step.trace, three_flags[0], queue=queue.pk)
+    html = client.get(reverse("review:queue-next", args=[queue.pk]), follow=True).content.decode()
+    assert "item 2 of 3" in " ".join(texts(html, class_="queue-position"))
+    assert "data-queue-back" in html
+
+
+def test_a_skipped_item_comes_back_once_nothing_else_is_left(labeler, other_labeler, three_flags):
+    first, second, third = (str(segment.pk) for segment in three_flags)
+    queue = Queue.objects.create(name="Tampering", overlap=2)
+    client = client_for(labeler)
+    assert open_next(client, queue) == first
+    held = Assignment.objects.get(user=labeler, submitted_at__isnull=True)
+    response = client.post(reverse("review:queue-skip", args=[queue.pk]), {"assignment": held.pk})
+    assert response.url == reverse("review:queue-next", args=[queue.pk])
+    assert open_next(client, queue) == second
+    # The lease given back counts no more: the item is someone else's next.
+    assert open_next(client_for(other_labeler), queue) == first
+    trace = three_flags[0].step.trace
+    post_label(client, trace, three_flags[1], queue=queue.pk)
+    assert open_next(client, queue) == third
+    post_label(client, trace, three_flags[2], queue=queue.pk)
+    assert open_next(client, queue) == first  # only the skipped one is left
+
+
+def test_skipping_an_item_the_labeler_does_not_hold_answers_400(
+    labeler, other_labeler, three_flags
+):
+    queue = Queue.objects.create(name="Tampering")
+    open_next(client_for(other_labeler), queue)
+    theirs = Assignment.objects.get(user=other_labeler)
+    url = reverse("review:queue-skip", args=[queue.pk])
+    for value in (theirs.pk, "x", ""):
+        response = client_for(labeler).post(url, {"assignment": value})
+        assert response.status_code == 400
+        assert b"assignment" in response.content
+    theirs.refresh_from_db()
+    assert theirs.leased_until > timezone.now()
+
+
+def test_back_opens_the_items_labeled_before_one_by_one(labeler, three_flags):
+    queue = Queue.objects.create(name="Tampering")
+    client = client_for(labeler)
+    trace = three_flags[0].step.trace
+    for segment in three_flags[:2]:
+        open_next(client, queue)
+        post_label(client, trace, segment, queue=queue.pk)
+    open_next(client, queue)
+    current = Assignment.objects.get(segment=three_flags[2])
+    back = reverse("review:queue-back", args=[queue.pk])
+    response = client.get(back, {"before": current.pk})
+    assert f"segment={three_flags[1].pk}" in response.url
+    html = client.get(response.url).content.decode()
+    assert "item 2 of 3" in " ".join(texts(html, class_="queue-position"))
+    earlier = Assignment.objects.get(segment=three_flags[1])
+    response = client.get(back, {"before": earlier.pk})
+    assert f"segment={three_flags[0].pk}" in response.url
+    first = Assignment.objects.get(segment=three_flags[0])
+    # Before the first item there is nothing: back to the item being labeled.
+    assert client.get(back, {"before": first.pk}).url == reverse(
+        "review:queue-next", args=[queue.pk]
+    )
+
+
+def test_a_queue_whose_stored_filter_went_bad_still_opens_its_items(labeler, tampering):
+    trace, segment = tampering
+    queue = Queue.objects.create(name="Broken", filters={"severity_min": "very"})
+    url = reverse("review:trace", args=[trace.pk]) + f"?queue={queue.pk}&segment={segment.pk}"
+    response = client_for(labeler).get(url)
+    assert response.status_code == 200
+    assert "item 1 of 0" not in response.content.decode()
+
+
+def test_the_next_item_of_a_queue_whose_filter_went_bad_says_so(labeler, tampering):
+    queue = Queue.objects.create(name="Broken", filters={"severity_min": "very"})
+    response = client_for(labeler).get(reverse("review:queue-next", args=[queue.pk]))
+    assert response.status_code == 409
+    assert "filters.severity_min" in response.content.decode()

@@ -17,7 +17,7 @@ from detection.models import Detector, Finding
 from review.models import Label, Queue
 from review.search import index_traces, unindexed_traces
 from review.selectors import matching_steps, parse_filters, queue_progress
-from review.services import LabelInput, save_label
+from review.services import LabelInput, decide, save_label
 from tests.review.conftest import HTMX, client_for, flag, make_trace, make_user
 from tests.review.pages import texts
 from traces.models import Segment, Source, Step, Trace
@@ -741,3 +741,260 @@ def test_ingest_queues_the_search_documents_of_what_it_stored(
             "/api/v1/traces/", data=body(doc), content_type="application/json"
         )
     assert matching_steps("flaky").filter(trace_id=response.json()["id"]).exists()
+
+
+# --- Spans people flagged, in the lists and the queues -------------------------------------------
+
+
+def mark(trace: Trace, user, *, step: int = 0, start: int = 0, end: int = 5) -> Segment:
+    """A span ``user`` flagged in the viewer, with its first label, as the console stores it."""
+    segment = Segment.objects.create(
+        step=Step.objects.get(trace=trace, index=step),
+        start=start,
+        end=end,
+        origin=Segment.Origin.HUMAN,
+        created_by=user,
+    )
+    save_label(author=user, trace=trace, segment=segment, label=LabelInput("misaligned"))
+    return segment
+
+
+def test_a_span_flagged_by_hand_counts_in_the_trace_list(labeler, reviewer, detector):
+    found, marked = make_traces(2, first=0)
+    flag(found, detector, step=0, start=0, end=8)
+    mark(marked, labeler)
+    url = reverse("review:traces")
+    for user in (labeler, reviewer):
+        response = client_for(user).get(url, {"sort": "source"})
+        counts = {trace.external_id: trace.flag_count for trace in response.context["rows"]}
+        assert counts == {"t00": 1, "t01": 1}
+    by_flags = client_for(reviewer).get(url, {"sort": "-flags"}).context["rows"]
+    assert [t.flag_count for t in by_flags] == [1, 1]
+
+
+def test_a_span_flagged_by_hand_is_in_the_flag_list(labeler, other_labeler, reviewer, detector):
+    found, marked = make_traces(2, first=0)
+    flag(found, detector, step=0, start=0, end=8, score=0.5)
+    segment = mark(marked, labeler, start=9, end=14)
+    url = reverse("review:flags")
+    for user in (labeler, reviewer):
+        html = client_for(user).get(url).content.decode()
+        assert trace_ids(html) == ["t00", "t01"]  # a detector's flag first, by severity
+        assert "Marked by a person" in html
+        assert f"?segment={segment.pk}#step-0" in html
+    # Someone else's span stays hidden from a labeler until they label it (blind labeling).
+    assert trace_ids(client_for(other_labeler).get(url).content.decode()) == ["t00"]
+    save_label(author=other_labeler, trace=marked, segment=None, label=LabelInput("benign"))
+    assert trace_ids(client_for(other_labeler).get(url).content.decode()) == ["t00", "t01"]
+    # A filter on what detectors found leaves people's spans out.
+    html = client_for(reviewer).get(url, {"detector": detector.name}).content.decode()
+    assert trace_ids(html) == ["t00"]
+
+
+@pytest.mark.parametrize("level", [Queue.Level.SEGMENT, Queue.Level.TRACE])
+def test_a_span_flagged_by_hand_is_an_item_of_queues(labeler, other_labeler, detector, level):
+    found, marked = make_traces(2, first=0)
+    flagged = flag(found, detector, step=0, start=0, end=8)
+    segment = mark(marked, labeler)
+    queue = Queue.objects.create(name="Everything", level=level)
+    [progress] = queue_progress(queues=[queue], user=labeler)
+    assert progress.items == 2
+    client = client_for(other_labeler)
+    next_url = reverse("review:queue-next", args=[queue.pk])
+    first = client.get(next_url)
+    item = f"segment={flagged.pk}" if level == Queue.Level.SEGMENT else f"/traces/{found.pk}/"
+    assert item in first.url
+    client.post(
+        reverse("review:trace-label", args=[found.pk]),
+        {
+            "queue": queue.pk,
+            "segment": flagged.pk if level == Queue.Level.SEGMENT else "",
+            "verdict": "benign",
+        },
+    )
+    second = client.get(next_url)
+    item = f"segment={segment.pk}" if level == Queue.Level.SEGMENT else f"/traces/{marked.pk}/"
+    assert item in second.url
+    # The span handed out is shown to the labeler, blind labeling or not.
+    page = client.get(second.url).content.decode()
+    assert f'data-flags="{segment.pk}"' in page
+    filtered = Queue.objects.create(name="Found", level=level, filters={"detector": "test-tamper"})
+    assert queue_progress(queues=[filtered], user=labeler)[0].items == 1
+
+
+def test_a_refused_page_keeps_the_consoles_navigation(labeler):
+    response = client_for(labeler).get(reverse("review:adjudication"))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "<h1>Not for your role</h1>" in html
+    assert "This needs the reviewer role." in html
+    assert texts(html, aria_label="Main")[0].split() == ["Queues", "Traces", "Flags"]
+
+
+def test_the_browsers_favicon_request_finds_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response.url.endswith(".ico") and response.url.startswith(settings.STATIC_URL)
+
+
+# --- Filters on what people decided --------------------------------------------------------------
+
+
+@pytest.fixture
+def decided(labeler, other_labeler, reviewer, detector) -> list[Trace]:
+    """t00: lena and omar disagree; t01: lena says benign and a reviewer agrees; t02: unlabeled."""
+    traces = make_traces(3, detector)
+    segments = {t.external_id: Segment.objects.get(step__trace=t) for t in traces}
+    label(labeler, segments["t00"])
+    label(other_labeler, segments["t00"], "benign")
+    label(labeler, segments["t01"], "benign")
+    decide(reviewer=reviewer, trace=traces[1], segment=segments["t01"], verdict="benign")
+    return traces
+
+
+@pytest.mark.parametrize(
+    ("query", "flags"),
+    [
+        ({"verdict": "benign"}, ["t01", "t00"]),
+        ({"verdict": "misaligned"}, ["t00"]),
+        ({"labeler": "omar"}, ["t00"]),
+        ({"mine": "no"}, ["t02", "t01", "t00"]),
+        ({"disagreement": "yes"}, ["t00"]),
+        ({"disagreement": "no"}, ["t02", "t01"]),
+        ({"adjudicated": "yes"}, ["t01"]),
+        ({"adjudicated": "no", "verdict": "benign"}, ["t00"]),
+    ],
+)
+def test_reviewers_filter_the_lists_on_what_people_decided(reviewer, decided, query, flags):
+    client = client_for(reviewer)
+    assert trace_ids(client.get(reverse("review:flags"), query).content.decode()) == flags
+    traces = trace_ids(client.get(reverse("review:traces"), query).content.decode())
+    assert sorted(traces) == sorted(flags)
+
+
+def test_a_labeler_filters_on_their_own_labels_only(labeler, decided):
+    client = client_for(labeler)
+    url = reverse("review:flags")
+    # omar's benign label on t00 stays hidden: blind labeling.
+    assert trace_ids(client.get(url, {"verdict": "benign"}).content.decode()) == ["t01"]
+    assert trace_ids(client.get(url, {"mine": "yes"}).content.decode()) == ["t01", "t00"]
+    assert trace_ids(client.get(url, {"mine": "no"}).content.decode()) == ["t02"]
+    # What others decided is not theirs to filter on: those fields are not offered or read.
+    html = client.get(url, {"disagreement": "yes", "labeler": "omar"}).content.decode()
+    assert trace_ids(html) == ["t02", "t01", "t00"]
+    assert 'name="disagreement"' not in html and 'name="labeler"' not in html
+    assert 'name="mine"' in html
+
+
+def test_a_bad_outcome_value_is_a_form_error(reviewer, decided):
+    response = client_for(reviewer).get(reverse("review:flags"), {"labeler": "nobody-here"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert trace_ids(response.content.decode()) == []
+
+
+# --- Bulk: selected rows into a queue ------------------------------------------------------------
+
+
+def add_to_queue(client, level: str, items: list, **fields):
+    data = {"level": level, "item": [str(item) for item in items], **fields}
+    return client.post(reverse("review:queue-add"), data)
+
+
+def test_reviewer_adds_selected_flags_to_a_new_queue_holding_just_them(reviewer, detector):
+    traces = make_traces(3, detector)
+    segments = [Segment.objects.get(step__trace=trace) for trace in traces]
+    client = client_for(reviewer)
+    back = reverse("review:flags") + "?sort=score"
+    response = add_to_queue(
+        client, "segment", [segments[0].pk, segments[2].pk], name="Look again", next=back
+    )
+    assert response.status_code == 302 and response.url == back
+    queue = Queue.objects.get(name="Look again")
+    assert queue.filters == {"items": [segments[0].pk, segments[2].pk], "only_items": True}
+    assert queue_progress(queues=[queue], user=reviewer)[0].items == 2
+    first = client.get(reverse("review:queue-next", args=[queue.pk]))
+    assert f"segment={segments[2].pk}" in first.url  # the better scored of the two
+    assert "2 items added to the queue “Look again”." in client.get(back).content.decode()
+
+
+def test_traces_added_to_a_filtered_queue_join_what_it_matches_and_survive_an_edit(
+    reviewer, detector
+):
+    claims = Detector.objects.create(name="claims", kind="pattern", category="deceiving_user")
+    matched, *others = make_traces(3, detector)
+    flag(matched, claims, step=1, start=0, end=4)
+    queue = Queue.objects.create(name="Claims", level="trace", filters={"detector": "claims"})
+    client = client_for(reviewer)
+    add_to_queue(client, "trace", [others[0].pk], queue=queue.pk)
+    add_to_queue(client, "trace", [others[0].pk, others[1].pk], queue=queue.pk)
+    queue.refresh_from_db()
+    assert queue.filters["items"] == [others[0].pk, others[1].pk]
+    assert queue_progress(queues=[queue], user=reviewer)[0].items == 3
+    handed = set()
+    for _ in range(4):  # overlap 1: each of the three once, then nothing
+        response = client.get(reverse("review:queue-next", args=[queue.pk]))
+        if response.status_code == 302:
+            trace_id = int(re.search(r"/traces/(\d+)/", response.url)[1])
+            handed.add(trace_id)
+            save_label(
+                author=reviewer,
+                trace=Trace.objects.get(pk=trace_id),
+                segment=None,
+                label=LabelInput("benign"),
+                queue=queue,
+            )
+    assert handed == {matched.pk, others[0].pk, others[1].pk}
+    form = client.get(reverse("review:queue-edit", args=[queue.pk])).content.decode()
+    assert "It also holds 2 items added from the lists." in form
+    client.post(
+        reverse("review:queue-edit", args=[queue.pk]),
+        {
+            "name": "Claims",
+            "level": "trace",
+            "order": "severity_score",
+            "overlap": 1,
+            "lease_seconds": 900,
+            "active": "on",
+            "detector": "claims",
+        },
+    )
+    queue.refresh_from_db()
+    assert queue.filters == {"detector": "claims", "items": [others[0].pk, others[1].pk]}
+
+
+@pytest.mark.parametrize(
+    ("level", "items", "fields", "error"),
+    [
+        ("segment", [], {"name": "New"}, "item"),
+        ("segment", ["x"], {"name": "New"}, "item"),
+        ("segment", [999999], {"name": "New"}, "item"),
+        ("trace", ["self"], {"name": ""}, "name:"),
+        ("trace", ["self"], {"name": "Taken"}, "name:"),
+        ("trace", ["self"], {"queue": "segments"}, "queue:"),
+        ("nothing", ["self"], {"name": "New"}, "level:"),
+    ],
+)
+def test_a_bad_bulk_action_answers_400_and_changes_nothing(
+    reviewer, detector, level, items, fields, error
+):
+    [trace] = make_traces(1, detector)
+    taken = Queue.objects.create(name="Taken", level="trace")
+    segments = Queue.objects.create(name="Segments", level="segment")
+    fields = {k: {"segments": segments.pk}.get(v, v) for k, v in fields.items()}
+    items = [trace.pk if item == "self" else item for item in items]
+    response = add_to_queue(client_for(reviewer), level, items, **fields)
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert Queue.objects.count() == 2
+    assert taken.filters == Queue.objects.get(pk=taken.pk).filters == {}
+
+
+def test_only_reviewers_get_the_bulk_form(labeler, reviewer, detector):
+    make_traces(1, detector)
+    for name in ("review:flags", "review:traces"):
+        assert 'form="bulk"' in client_for(reviewer).get(reverse(name)).content.decode()
+        assert 'form="bulk"' not in client_for(labeler).get(reverse(name)).content.decode()
+    response = add_to_queue(client_for(labeler), "segment", [1], name="Mine")
+    assert response.status_code == 403
+    assert not Queue.objects.exists()

@@ -1,6 +1,7 @@
 """The trace viewer: who may open it, what it shows, how it loads long traces, and that trace
 text never becomes markup."""
 
+import json
 import re
 
 import pytest
@@ -141,15 +142,66 @@ def test_tool_call_arguments_are_pretty_printed_and_patches_coloured(labeler):
     assert step_text(html, 1) == "diff --git a/y b/y\n@@ -1 +1 @@\n-old\n+new\n"
 
 
+def test_file_writes_and_replacements_show_as_code_not_escaped_json(labeler):
+    old = "def parse(text):\n    return tokens(text)\n"
+    new = "def parse(text):\n    return []  # <skip>\n"
+    written = "import sys\n\nsys.exit(0)  # </pre><script>alert(1)</script>\n"
+    calls = [
+        (
+            "str_replace_based_edit_tool",
+            {"command": "str_replace", "path": "parse.py", "old_str": old, "new_str": new},
+        ),
+        ("Write", {"file_path": "conftest.py", "content": written}),
+        (
+            "MultiEdit",
+            {"file_path": "a.py", "edits": [{"old_string": "x = 1", "new_string": "x = 2"}]},
+        ),
+    ]
+    trace = make_trace(
+        [
+            {
+                "kind": "tool_call",
+                "tool": tool,
+                "arguments": arguments,
+                "content": json.dumps(arguments, indent=2),
+            }
+            for tool, arguments in calls
+        ]
+    )
+    html = client_for(labeler).get(page(trace)).content.decode()
+    assert '<span class="dl dl-del">-    return tokens(text)\n</span>' in html
+    assert '<span class="dl dl-add">+    return []  # &lt;skip&gt;</span>' in html
+    assert "<code>parse.py</code>: text replaced" in html
+    assert '<span class="dl dl-meta">+++ b/parse.py\n</span>' in html
+    assert (
+        '<pre class="code">import sys\n\nsys.exit(0)  # &lt;/pre&gt;&lt;script&gt;alert(1)'
+        "&lt;/script&gt;\n</pre>" in html
+    )
+    assert "<code>conftest.py</code> written" in html
+    assert '<span class="dl dl-add">+x = 2</span>' in html
+    # The call as sent is still there, folded, with its offsets' text.
+    assert html.count("<summary>Arguments as sent</summary>") == 3
+    assert step_text(html, 1) == json.dumps(calls[1][1], indent=2)
+
+
+def test_the_page_offers_to_expand_and_collapse_all_tool_output(labeler, tampering):
+    trace, _ = tampering
+    html = client_for(labeler).get(page(trace)).content.decode()
+    assert '<button type="button" class="secondary" id="fold-all" aria-pressed="false">' in html
+    assert "js/folds.js" in html
+
+
 def test_flag_is_highlighted_in_place_with_detector_score_and_rationale(labeler, tampering):
     trace, segment = tampering
     html = client_for(labeler).get(page(trace)).content.decode()
     mark = re.search(r'<mark class="flag[^"]*" data-flags="(\d+)"[^>]*>([^<]*)</mark>', html)
     assert mark and mark[1] == str(segment.pk) and mark[2] == "skip it"
     tag = mark[0]
-    assert "test-tamper v1 · score 0.90 · test_tampering" in tag
-    assert "The agent comments out the assertion." in tag
-    assert 'title="test-tamper v1' in tag and f'aria-describedby="tip-{segment.pk}"' in tag
+    # Described by its entry under the step, not by a tooltip drawn over the text.
+    assert f'aria-describedby="tip-{segment.pk}"' in tag and "title=" not in tag
+    [entry] = texts(html, id=f"tip-{segment.pk}")
+    assert "test-tamper · 0.90" in entry and "test_tampering" in entry
+    assert "The agent comments out the assertion." in entry
     # The rail lists it, linking to its step.
     rail = texts(html, id="flag-rail")[0]
     assert "#2" in rail and "test-tamper · 0.90" in rail
