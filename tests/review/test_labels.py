@@ -197,9 +197,18 @@ def test_the_database_refuses_a_second_label_with_the_same_revision(
     assert Label.objects.count() == 1
 
 
+@pytest.fixture
+def schema_restored():
+    """A test that migrates back leaves the schema as later tests expect it: every migration
+    applied, not only those up to the one it tested."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_migrating_numbers_again_the_revisions_saved_at_the_same_instant(
-    labeler, other_labeler, tampering
+    labeler, other_labeler, tampering, schema_restored
 ):
     trace, segment = tampering
     executor = MigrationExecutor(connection)
@@ -339,7 +348,7 @@ def test_the_service_drops_category_and_severity_of_benign_labels_and_decisions(
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_clears_category_and_severity_of_stored_benign_labels(
-    labeler, reviewer, tampering
+    labeler, reviewer, tampering, schema_restored
 ):
     trace, segment = tampering
     category = Category.objects.get_or_create(slug="test_tampering", defaults={"name": "T"})[0]
