@@ -36,8 +36,8 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "level", "order", "overlap", "active", "created_at"]
-    list_filter = ["level", "active"]
+    list_display = ["name", "level", "order", "overlap", "active", "hide_detectors", "created_at"]
+    list_filter = ["level", "active", "hide_detectors"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

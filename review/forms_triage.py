@@ -229,6 +229,7 @@ class QueueForm(forms.ModelForm):
             "overlap",
             "lease_seconds",
             "active",
+            "hide_detectors",
         ]
         labels = {"lease_seconds": "Lease (seconds)", "overlap": "Labels per item"}
         widgets = {

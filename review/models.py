@@ -73,6 +73,15 @@ class Queue(models.Model):
         default=900, help_text="How long a handed-out item stays reserved for its labeler."
     )
     active = models.BooleanField(default=True)
+    hide_detectors = models.BooleanField(
+        "Hide the detectors until the first verdict",
+        default=False,
+        help_text=(
+            "Labelers see no detector flag, score, rationale, severity or suggested category on "
+            "an item of this queue until they have given their own verdict on it, so the "
+            "detectors do not anchor their judgement."
+        ),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

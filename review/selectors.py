@@ -635,6 +635,18 @@ def previous_assignment(
     return submitted.order_by("-submitted_at", "-pk").first()
 
 
+def hiding_queue_items(*, user: AbstractBaseUser, trace_id: int) -> set[int | None]:
+    """The items of the trace (segment ids, None for the whole trace) that queues hiding the
+    detectors handed the user. What decides is what they were handed, not the link they
+    followed, so dropping ``?queue=`` from the address shows nothing more."""
+    return set(
+        Assignment.objects.filter(user=user, trace_id=trace_id, queue__hide_detectors=True)
+        .order_by()
+        .values_list("segment_id", flat=True)
+        .distinct()
+    )
+
+
 # --- Adjudication: items whose labels disagree ------------------------------------------------
 
 

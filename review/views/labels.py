@@ -21,6 +21,7 @@ from review.services import LabelInput, claim_next, queue_skip, save_label
 from review.views.viewer import (
     Flag,
     active_categories,
+    detector_blinding,
     find_flag,
     flag_form,
     labeled_items,
@@ -67,8 +68,11 @@ def item_flag(request: HttpRequest, trace: Trace) -> tuple[bool, int | None, Fla
     if segment_id is None:
         return False, None, None
     known, flag = segment_flag(trace_id=trace.pk, segment_id=segment_id)
-    if flag is not None and not visible_flags([flag], viewer=request.user, trace_id=trace.pk):
-        flag = None  # a span someone else marked, hidden from this labeler: a plain segment
+    if flag is not None:
+        # As the page shows it: without what hidden detectors say, and a span someone else
+        # marked, hidden from this labeler, as a plain segment.
+        shown = visible_flags([flag], viewer=request.user, trace_id=trace.pk)
+        flag = shown[0] if shown else None
     return known, segment_id, flag
 
 
@@ -110,6 +114,7 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
         return render(request, "review/trace.html#panel", panel(form=form), status=422)
 
     segment = Segment(pk=segment_id) if segment_id is not None else None
+    was_blind = detector_blinding(viewer=request.user, trace_id=trace.pk).hidden
     saved = save_label(
         author=request.user, trace=trace, segment=segment, label=form.label_input(), queue=queue
     )
@@ -118,9 +123,13 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
         if request.htmx:
             return HttpResponse(status=204, headers={"HX-Redirect": next_url})
         return redirect(next_url)
+    step = flag.step_index if flag else None
     if not request.htmx:
-        step = flag.step_index if flag else None
         return redirect(trace_url(trace.pk, queue=queue, segment_id=segment_id, step=step))
+    if was_blind and not detector_blinding(viewer=request.user, trace_id=trace.pk).hidden:
+        # The first verdict is in: the whole page comes again, with what the detectors found.
+        url = trace_url(trace.pk, queue=queue, segment_id=segment_id, step=step)
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
     # The rail changes only by this item's tick, which the partial sends out of band.
     return render(request, "review/trace.html#label-saved", panel(saved=saved))
 
@@ -175,8 +184,13 @@ def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
     if not request.htmx:
         return redirect(trace_url(trace.pk, queue=queue, segment_id=segment.pk, step=step.index))
     labeled = labeled_items(trace_id=trace.pk, user=request.user)
+    blinding = detector_blinding(viewer=request.user, trace_id=trace.pk, labeled=labeled)
     flags = visible_flags(
-        trace_flags(trace_id=trace.pk), viewer=request.user, trace_id=trace.pk, labeled=labeled
+        trace_flags(trace_id=trace.pk),
+        viewer=request.user,
+        trace_id=trace.pk,
+        labeled=labeled,
+        blinding=blinding,
     )
     flag = find_flag(flags, segment.pk)
     context = panel_context(
@@ -192,6 +206,7 @@ def flag_span(request: HttpRequest, trace_id: int) -> HttpResponse:
         "flags": flags,
         "focus": flag,
         "labeled": labeled,
+        "blinding": blinding,
         "flag_form": flag_form(categories),
         "step_html": render_step(step, [f for f in flags if f.step_index == step.index], oob=True),
     }

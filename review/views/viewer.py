@@ -38,7 +38,7 @@ from review.access import role_required
 from review.audit import record_view
 from review.forms import FlagSpanForm, LabelForm
 from review.models import Assignment, Category, Label, Queue
-from review.selectors import queue_place
+from review.selectors import hiding_queue_items, queue_place
 from traces.models import Segment, Step, Trace
 from traces.params import whole_number
 from traces.roles import LABELER, REVIEWER, has_role
@@ -114,7 +114,7 @@ class Flag:
     def title(self) -> str:
         """One line naming the flag: its detectors and best score, or who marked it."""
         if not self.findings:
-            return "marked by a person"
+            return "marked by a person" if self.human else "the span to label"
         names = ", ".join(sorted({f.detector for f in self.findings}))
         return f"{names} · {self.top.score:.2f}"
 
@@ -123,7 +123,12 @@ class Flag:
         """Detector, version, score, category and rationale of each finding, for tooltips."""
         if not self.findings:
             # Not who: under blind labeling, a person's flag should not say whose judgement it is.
-            return "Marked by a person"
+            if self.human:
+                return "Marked by a person"
+            return (
+                "The span this queue asks you to label. What the detectors found in it shows "
+                "after your verdict."
+            )
         return "\n".join(
             f"{f.detector} v{f.version} · score {f.score:.2f} · {f.category}"
             + (f"\n{f.rationale}" if f.rationale else "")
@@ -211,25 +216,91 @@ def segment_flag(*, trace_id: int, segment_id: int) -> tuple[bool, Flag | None]:
     return True, flag if flag.human or flag.findings else None
 
 
+@dataclass(frozen=True)
+class DetectorBlinding:
+    """What queues that hide the detectors withhold from one labeler on one trace: ``items``,
+    the items (segment ids, None for the whole trace) such queues handed them there; ``hidden``,
+    whether the detectors stay out of the page, as they do until each of those items has the
+    labeler's verdict."""
+
+    items: frozenset[int | None] = frozenset()
+    hidden: bool = False
+
+    @property
+    def revealed(self) -> bool:
+        """The labeler has given their verdicts, so the page shows what was hidden, and says so."""
+        return bool(self.items) and not self.hidden
+
+
+def detector_blinding(
+    *,
+    viewer: AbstractBaseUser,
+    trace_id: int,
+    labeled: Collection[int | None] | None = None,
+) -> DetectorBlinding:
+    """Whether the detectors are hidden from the viewer on the trace, so that their first verdict
+    is their own. Reviewers and admins see everything. ``labeled``: the items the viewer has
+    labeled in this trace, when the caller already knows them."""
+    if has_role(viewer, REVIEWER):
+        return DetectorBlinding()
+    items = hiding_queue_items(user=viewer, trace_id=trace_id)
+    if not items:
+        return DetectorBlinding()
+    if labeled is None:
+        labeled = labeled_items(trace_id=trace_id, user=viewer)
+    return DetectorBlinding(frozenset(items), hidden=not items.issubset(labeled))
+
+
+def without_detectors(flags: Iterable[Flag], blinding: DetectorBlinding) -> list[Flag]:
+    """The flags minus what the detectors say, while ``blinding`` hides them: people's spans, and
+    the spans handed out to label as bare spans (no detector, score, rationale, severity or
+    category); every other detector flag is left out, so none of it reaches the page."""
+    if not blinding.hidden:
+        return list(flags)
+    kept = []
+    for flag in flags:
+        if flag.human:
+            kept.append(flag)
+        elif flag.segment_id in blinding.items:
+            kept.append(
+                Flag(
+                    flag.segment_id,
+                    flag.step_index,
+                    flag.start,
+                    flag.end,
+                    flag.origin,
+                    flag.created_by_id,
+                )
+            )
+    return kept
+
+
 def visible_flags(
     flags: Sequence[Flag],
     *,
     viewer: AbstractBaseUser,
     trace_id: int,
     labeled: Collection[int | None] | None = None,
+    blinding: DetectorBlinding | None = None,
 ) -> list[Flag]:
     """The flags the viewer may see. Blind labeling covers spans as it covers labels: a labeler
     sees a span someone else marked only once they have labeled the whole trace or that span, so
     another person's judgement does not steer theirs, or when a queue handed them that span (or
-    the trace) to label. Reviewers see every flag. ``labeled``, the items the viewer has labeled
-    in this trace, is read only when a span needs it."""
-    foreign = [flag for flag in flags if flag.human and flag.created_by_id != viewer.pk]
-    if not foreign or has_role(viewer, REVIEWER):
+    the trace) to label. A queue that hides the detectors takes their findings out too, until the
+    labeler's first verdict (``detector_blinding``, read here unless given). Reviewers see every
+    flag. ``labeled``, the items the viewer has labeled in this trace, is read only when needed."""
+    if has_role(viewer, REVIEWER):
         return list(flags)
+    if blinding is None:
+        blinding = detector_blinding(viewer=viewer, trace_id=trace_id, labeled=labeled)
+    flags = without_detectors(flags, blinding)
+    foreign = [flag for flag in flags if flag.human and flag.created_by_id != viewer.pk]
+    if not foreign:
+        return flags
     if labeled is None:
         labeled = labeled_items(trace_id=trace_id, user=viewer)
     if None in labeled:
-        return list(flags)
+        return flags
     hidden = {flag.segment_id for flag in foreign if flag.segment_id not in labeled}
     if hidden:
         # A queue that hands the labeler a span, or the whole trace, to label shows it to them.
@@ -769,8 +840,13 @@ def page_context(
 ) -> dict:
     """Everything the trace page shows; also used to re-render it around a rejected form."""
     labeled = labeled_items(trace_id=trace.pk, user=request.user)
+    blinding = detector_blinding(viewer=request.user, trace_id=trace.pk, labeled=labeled)
     flags = visible_flags(
-        trace_flags(trace_id=trace.pk), viewer=request.user, trace_id=trace.pk, labeled=labeled
+        trace_flags(trace_id=trace.pk),
+        viewer=request.user,
+        trace_id=trace.pk,
+        labeled=labeled,
+        blinding=blinding,
     )
     focus = find_flag(flags, focus_segment)
     if from_index is None:
@@ -799,6 +875,7 @@ def page_context(
         "queue": queue,
         "place": place,
         "labeled": labeled,
+        "blinding": blinding,
         "flag_form": flag_form(categories),
         **window_context(trace, start, steps, window_flags, lead=True, tail=True),
         **panel_context(
