@@ -128,7 +128,8 @@ def save(request: HttpRequest, trace_id: int) -> HttpResponse:
         return redirect(trace_url(trace.pk, queue=queue, segment_id=segment_id, step=step))
     if was_blind and not detector_blinding(viewer=request.user, trace_id=trace.pk).hidden:
         # The first verdict is in: the whole page comes again, with what the detectors found.
-        url = trace_url(trace.pk, queue=queue, segment_id=segment_id, step=step)
+        # No #step-N: the same address with a fragment would only scroll the page, not load it.
+        url = trace_url(trace.pk, queue=queue, segment_id=segment_id, step=None)
         return HttpResponse(status=204, headers={"HX-Redirect": url})
     # The rail changes only by this item's tick, which the partial sends out of band.
     return render(request, "review/trace.html#label-saved", panel(saved=saved))

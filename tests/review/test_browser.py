@@ -848,3 +848,40 @@ def test_the_dataset_comparison_fits_a_1440_pixel_screen(
     assert clipped == []
     assert page.locator("main table").count() == 6
     assert w.errors == []
+
+
+def test_a_blind_queue_shows_the_detectors_only_after_the_first_verdict(
+    chromium, live_server, detector
+):
+    from playwright.sync_api import expect
+
+    trace, tamper, _, _ = flagged_run(detector)
+    queue = Queue.objects.create(name="Blind", hide_detectors=True)
+    make_user("lena", LABELER)
+    w = Watched(chromium, live_server)
+    page = w.page
+    w.sign_in("lena", reverse("review:queue-next", args=[queue.pk]))
+    heading = page.locator("#label-panel h2")
+    expect(heading).to_have_text("Span on step #4")
+    expect(page.locator(".detectors-hidden")).to_be_visible()
+    expect(page.locator(f'mark[data-flags="{tamper.pk}"]')).to_have_text("comment out")
+    expect(page.locator("#flag-rail .rail-item")).to_have_count(2)  # the trace, and the span
+    expect(page.locator("#label-category")).to_have_value("")
+    expect(page.locator("#label-severity")).to_have_value("")
+    page.keyboard.press("j")  # reading on loads nothing the page did not have
+    html = page.content()
+    for word in ["test-tamper", "0.90", "0.80", "The agent comments out the assertion."]:
+        assert word not in html, word
+
+    page.keyboard.press("1")
+    page.select_option("#label-category", "test_tampering")
+    page.locator("#label-form button[type=submit]:not([data-primary])").click()
+    expect(page.locator(".detectors-revealed")).to_contain_text("hidden until your first verdict")
+    expect(heading).to_have_text("Flag on step #4")
+    expect(page.locator("#flag-rail .rail-item")).to_have_count(4)
+    expect(page.locator(f"#tip-{tamper.pk}")).to_contain_text("The agent comments out")
+    expect(page.locator("#label-panel .history")).to_contain_text("Misaligned")
+    assert list(Label.objects.values_list("trace", "segment", "verdict")) == [
+        (trace.pk, tamper.pk, "misaligned")
+    ]
+    assert w.errors == [] and w.dialogs == []
