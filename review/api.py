@@ -254,6 +254,7 @@ class QualityScoreSerializer(serializers.Serializer):
     fp = serializers.IntegerField()
     fn = serializers.IntegerField()
     tn = serializers.IntegerField()
+    unsure = serializers.IntegerField(help_text="Flagged items people called unsure or tied on.")
     precision = serializers.FloatField(allow_null=True)
     recall = serializers.FloatField(allow_null=True)
     f1 = serializers.FloatField(allow_null=True)
