@@ -52,7 +52,6 @@ def held_out_figures(model: ClassifierModel) -> list[tuple[str, str]]:
     held = model.metrics.get("held_out") or {}
     train = model.metrics.get("train") or {}
     return [
-        ("Held out", str(model.metrics.get("split", "-"))),
         ("Held-out traces", str(held.get("traces", 0))),
         ("… misaligned", str(held.get("misaligned", 0))),
         ("… benign", str(held.get("benign", 0))),
@@ -185,6 +184,7 @@ class ClassifierTrainingAdmin(ClassifierModelAdmin):
         """Queue the run and go to its page; None, with a form error, when the broker cannot
         be reached."""
         version, name = form.cleaned_data["version"], form.cleaned_data["name"]
+        started = timezone.now()  # before: in-process, the run ends within the call
         try:
             run_id, outcome = training_run_start(
                 version_id=version.pk, name=name, params=form.params
@@ -203,9 +203,9 @@ class ClassifierTrainingAdmin(ClassifierModelAdmin):
                     "window": params.window,
                     "held-out fraction": params.holdout,
                     "seed": params.seed,
-                    "embeddings": params.embeddings,
+                    "embeddings": "on" if params.embeddings else "off",
                 },
-                "started": timezone.now().isoformat(),
+                "started": started.isoformat(),
                 "outcome": outcome.as_dict() if outcome is not None else None,
             },
         )

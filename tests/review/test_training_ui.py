@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from celery import states
 from django.urls import reverse
+from kombu.exceptions import OperationalError
 
 from config.celery import app as celery_app
 from detection.classifiers import classifier_save
@@ -20,11 +21,14 @@ from review.datasets.spec import parse_spec
 from review.models import DatasetVersion
 from review.training_runs import RunState, state_of
 from tests.detection.test_classifier import GAMING, SMALL, examples
-from tests.review.conftest import HTMX, client_for, make_trace
+from tests.review.conftest import HTMX, client_for, make_trace, make_user
 from tests.review.datasets import export, label
+from tests.review.test_browser import Watched, chromium
 from tests.review.test_train_classifier import HALVES, labeled_traces, steps_of
+from traces.roles import ADMIN, LABELER
 
 pytestmark = pytest.mark.django_db
+__all__ = ["chromium"]  # the fixture, used by name
 
 TRAIN = reverse("admin:detection_classifiermodel_train")
 
@@ -223,6 +227,7 @@ def test_a_run_in_process_trains_and_its_page_links_to_the_new_version(admin_cli
     assert "Trained: console v1." in page
     assert reverse("admin:detection_classifiermodel_compare", args=[model.pk]) in page
     assert "hx-trigger" not in page  # finished: nothing to poll
+    assert "had already been trained" not in page
     # The same data and parameters again: the version already stored.
     again = admin_client.get(
         run_url(admin_client.post(TRAIN, form_data(version, window=2, seed=5)))
@@ -278,6 +283,36 @@ def test_a_run_on_a_worker_polls_its_stage_then_shows_the_outcome(
     # Once finished, the outcome is kept: the result backend need not remember it.
     reported[0] = RunState("queued")
     assert "Trained: console v1." in admin_client.get(url).content.decode()
+
+
+def test_with_a_broker_the_run_is_queued_under_the_id_its_page_polls(
+    admin_client, version, monkeypatch
+):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    sent = []
+    monkeypatch.setattr(training_runs.train_classifier, "apply_async", lambda **kw: sent.append(kw))
+    monkeypatch.setattr(admin_training, "training_run_state", lambda run_id: RunState("queued"))
+    url = run_url(admin_client.post(TRAIN, form_data(version, seed=9)))
+    [message] = sent
+    assert url == reverse("admin:detection_classifiermodel_run", args=[message["task_id"]])
+    version_id, name, params = message["args"]
+    assert (version_id, name, params["seed"], params["holdout"]) == (version.pk, "console", 9, 0.25)
+    assert "Queued: waiting for a worker" in admin_client.get(url).content.decode()
+
+
+def test_a_broker_out_of_reach_is_a_form_error_and_nothing_is_stored(
+    admin_client, version, monkeypatch
+):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+
+    def unreachable(**kwargs):
+        raise OperationalError("Error 111 connecting to localhost:6379. Connection refused.")
+
+    monkeypatch.setattr(training_runs.train_classifier, "apply_async", unreachable)
+    response = admin_client.post(TRAIN, form_data(version))
+    assert response.status_code == 200
+    assert "could not be queued" in response.context["form"].non_field_errors()[0]
+    assert not ClassifierModel.objects.exists()
 
 
 def test_a_run_not_started_in_this_session_is_not_found(admin_client):
@@ -419,3 +454,36 @@ def test_the_models_and_detectors_lists_link_to_training(admin_client):
     assert reverse("admin:detection_classifiermodel_compare", args=[model.pk]) in models.decode()
     detectors = admin_client.get(reverse("admin:detection_detector_changelist")).content
     assert TRAIN in detectors.decode()
+
+
+# -- in Chromium -----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_trains_follows_and_promotes_in_chromium(chromium, live_server):
+    from playwright.sync_api import expect
+
+    labeled_traces(make_user("lena", LABELER))
+    first, second = export(split=HALVES), export(split=HALVES)
+    page = Watched(chromium, live_server)
+    page.sign_in(make_user("ada", ADMIN).username, TRAIN)
+    counts = page.page.locator("#split-counts")
+    expect(counts).to_contain_text(f"Training split of {second}:")
+    # Choosing the other version swaps in its counts (htmx, within the CSP).
+    page.page.select_option("select[name=version]", str(first.pk))
+    expect(counts).to_contain_text(f"Training split of {first}:")
+    page.page.fill("input[name=name]", "console")
+    page.page.click("input[type=submit][value=Train]")
+    expect(page.page.locator("#training-status")).to_contain_text("Trained: console v1.")
+    page.page.click("text=Held-out figures and promotion of console v1")
+    expect(page.page.locator(".training-figures")).to_contain_text("AUROC")
+    page.page.click("input[type=submit][value^='Promote console v1']")
+    expect(page.page.locator("#content-main")).to_contain_text("Promote console v1 to be")
+    assert ClassifierModel.objects.get(name="console").promoted_at is None
+    page.page.click("input[type=submit][value='Yes, promote console v1']")
+    expect(page.page.locator(".messagelist")).to_contain_text("Promoted console v1")
+    expect(page.page.locator("#content-main")).to_contain_text("console v1 is the promoted version")
+    assert ClassifierModel.objects.get(name="console").promoted_at is not None
+    assert "dataset tampering v1, training split" in ClassifierModel.objects.get().trained_on
+    assert page.errors == [] and page.dialogs == [] and page.foreign_requests() == []
