@@ -14,6 +14,7 @@ from django.urls import URLPattern, path, reverse
 from detection.admin import DetectorAdmin
 from detection.evaluation import Report, Score
 from detection.models import Detector
+from review.admin_training import ClassifierTrainingAdmin  # noqa: F401 (registers it)
 from review.alerts.admin import AlertAdmin, AlertRuleAdmin  # noqa: F401 (registers them)
 from review.models import (
     Assignment,
