@@ -15,22 +15,21 @@ arithmetic on them.
 - Per pair of labelers: the items both labeled, their verdicts.
 """
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from detection.models import Detector, Finding
+from detection.evaluation import Report
 from review import selectors
 from review.agreement import Figure, Pattern, cohen_kappa, krippendorff_alpha
-from review.models import Category, Decision, Label, Queue, Verdict
+from review.models import Category, Label, Queue, Verdict
 from review.quality import console_report
 from traces.models import Segment, Trace
 from traces.schema import DocumentError
@@ -38,9 +37,6 @@ from traces.schema import DocumentError
 VERDICTS: tuple[str, ...] = tuple(Verdict.values)
 # Days shown in the charts over time, ending today.
 DAYS = 30
-# The longest the figures are kept once computed; any new label, decision, finding, detector
-# version or queue change computes them again at once.
-CACHE_SECONDS = 600
 BENIGN = "benign"
 UNCATEGORISED = "(no category)"
 
@@ -53,6 +49,25 @@ class Agreement:
     alpha: Figure
     kappa: Figure | None = None
     key: str | int | tuple[str, str] | None = None  # queue id, category slug, pair's usernames
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "alpha": self.alpha.as_dict(),
+            "kappa": None if self.kappa is None else self.kappa.as_dict(),
+            "key": list(self.key) if isinstance(self.key, tuple) else self.key,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Agreement":
+        key = data["key"]
+        kappa = data["kappa"]
+        return cls(
+            data["name"],
+            Figure(**data["alpha"]),
+            None if kappa is None else Figure(**kappa),
+            tuple(key) if isinstance(key, list) else key,
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,45 @@ class Dashboard:
     burndown: list[Series]
     versions: list[int] = field(default_factory=list)
     precision: dict[str, list[Series]] = field(default_factory=dict)  # per level
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures as JSON, to be kept in a snapshot."""
+
+        def series(lines: list[Series]) -> list[dict[str, Any]]:
+            return [{"name": line.name, "values": line.values} for line in lines]
+
+        return {
+            "overall": self.overall.as_json(),
+            **{name: [row.as_json() for row in getattr(self, name)] for name in ROW_LISTS},
+            "days": [day.isoformat() for day in self.days],
+            "labels_per_day": series(self.labels_per_day),
+            "burndown": series(self.burndown),
+            "versions": self.versions,
+            "precision": {level: series(lines) for level, lines in self.precision.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Dashboard":
+        def series(lines: list[dict[str, Any]]) -> list[Series]:
+            return [Series(line["name"], line["values"]) for line in lines]
+
+        return cls(
+            overall=Agreement.from_json(data["overall"]),
+            **{name: [Agreement.from_json(row) for row in data[name]] for name in ROW_LISTS},
+            days=[date.fromisoformat(day) for day in data["days"]],
+            labels_per_day=series(data["labels_per_day"]),
+            burndown=series(data["burndown"]),
+            versions=data["versions"],
+            # PostgreSQL's jsonb keeps keys in its own order: the trace level comes first.
+            precision={
+                level: series(data["precision"][level])
+                for level in sorted(data["precision"], key=lambda level: level != "trace")
+            },
+        )
+
+
+# The Dashboard fields that hold rows of an agreement table.
+ROW_LISTS = ("queues", "categories", "pairs")
 
 
 def _query(template: str, *subqueries: QuerySet, params: tuple = ()) -> list[tuple]:
@@ -267,10 +321,11 @@ def burndown(queues: Sequence[Queue], days: list[date]) -> list[Series]:
     return series
 
 
-def precision_by_version() -> tuple[list[int], dict[str, list[Series]]]:
+def precision_by_version(report: Report | None = None) -> tuple[list[int], dict[str, list[Series]]]:
     """Each detector's precision per version against the final labels, per level, from the
-    same report as the detectors' admin page."""
-    report = console_report(keep=0)
+    same report as the detectors' admin page (computed here when not given)."""
+    if report is None:
+        report = console_report(keep=0)
     scores = [s for s in report.scores if s.unit.version is not None and s.unit.rule is None]
     versions = sorted({s.unit.version for s in scores if s.unit.version is not None})
     at = {version: i for i, version in enumerate(versions)}
@@ -286,8 +341,9 @@ def precision_by_version() -> tuple[list[int], dict[str, list[Series]]]:
     }
 
 
-def dashboard(today: date | None = None) -> Dashboard:
-    """Every figure of the dashboard."""
+def dashboard(today: date | None = None, *, report: Report | None = None) -> Dashboard:
+    """Every figure of the dashboard; ``report``, the console's quality report when the caller
+    has it already."""
     latest = selectors.latest_labels()
     overall, per_queue = verdict_agreement(latest)
     queues = list(Queue.objects.order_by("name"))
@@ -305,7 +361,7 @@ def dashboard(today: date | None = None) -> Dashboard:
         if category.pk in per_category
     ]
     days = window(today)
-    versions, precision = precision_by_version()
+    versions, precision = precision_by_version(report)
     return Dashboard(
         overall=Agreement("All labels", overall),
         queues=[Agreement(q.name, per_queue[q.pk], key=q.pk) for q in queues if q.pk in per_queue],
@@ -317,32 +373,3 @@ def dashboard(today: date | None = None) -> Dashboard:
         versions=versions,
         precision=precision,
     )
-
-
-def _fingerprint() -> str:
-    """What the figures depend on, cheaply: labels and decisions are append-only and findings
-    are replaced by new rows, so their newest ids (and times) change whenever they do."""
-    state = [
-        Label.objects.aggregate(last=Max("pk"), at=Max("created_at")),
-        Decision.objects.aggregate(last=Max("pk"), at=Max("created_at")),
-        Finding.objects.aggregate(last=Max("pk")),
-        list(Detector.objects.order_by("pk").values_list("pk", "name", "version")),
-        list(
-            Queue.objects.order_by("pk").values_list(
-                "pk", "name", "level", "filters", "overlap", "active"
-            )
-        ),
-        timezone.localdate(),
-    ]
-    return hashlib.sha256(repr(state).encode()).hexdigest()
-
-
-def cached_dashboard() -> Dashboard:
-    """The figures, computed once per change of what they depend on (see ``_fingerprint``)
-    rather than once per request: the precision report reads every labeled item."""
-    key = f"review:dashboard:{_fingerprint()}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = dashboard()
-        cache.set(key, figures, CACHE_SECONDS)
-    return figures

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from review import figures
 from review.alerts.services import alert_label, watching_labels
 from review.models import Assignment, Category, Decision, Label, Queue
 from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
@@ -246,13 +247,17 @@ def save_label(
     """Record a label as a new revision of the author's judgement of the item, close the
     author's assignment of it in ``queue``, and alert if the item's final label calls for it.
 
-    Without a queue, on a trace already in review, and with no alert rule on labels, that is one
-    statement, which commits on its own; otherwise its writes share a transaction."""
+    Without a queue, on a trace already in review, and with no alert rule on labels, the label
+    is one statement, which commits on its own, and moves the figures' generation on just after
+    (should the process die between the two, the sweep's periodic refresh counts the label);
+    otherwise its writes share a transaction."""
     first_review = trace.review_state == Trace.ReviewState.UNREVIEWED
     if queue is None and not first_review and not watching_labels():
-        return _insert_revision(
+        saved = _insert_revision(
             author=author, trace=trace, segment=segment, label=label, queue=None
         )
+        figures.figures_changed()
+        return saved
     with transaction.atomic():
         saved = _insert_revision(
             author=author, trace=trace, segment=segment, label=label, queue=queue
@@ -265,6 +270,7 @@ def save_label(
             Trace.objects.filter(pk=trace.pk).update(review_state=Trace.ReviewState.IN_REVIEW)
             trace.review_state = Trace.ReviewState.IN_REVIEW
         alert_label(trace_id=trace.pk, segment_id=saved.segment_id)
+        figures.figures_changed()
         return saved
 
 

@@ -1,5 +1,6 @@
 """Celery tasks of review: search documents for newly stored traces, dataset exports, alerts,
-and the sweeps that send again what a broker outage or a killed worker lost."""
+the dashboard's figures, and the sweeps that send again what a broker outage or a killed worker
+lost."""
 
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from detection.tasks import TASK_OPTIONS, enqueue
-from review import search
+from review import figures, search
 from review.alerts import services as alerts
 from review.datasets import services as datasets
 
@@ -90,3 +91,22 @@ def sweep_alerts() -> int:
     for alert_id in alert_ids:
         enqueue(send_alert, alert_id)
     return len(alert_ids)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.TRACEWATCH_FIGURES_SOFT_TIME_LIMIT,
+    time_limit=settings.TRACEWATCH_FIGURES_SOFT_TIME_LIMIT + 60,
+)
+def compute_figures() -> int | None:
+    """Compute the dashboard's figures if they are behind; the generation computed, if any."""
+    snapshot = figures.compute()
+    return snapshot.generation if snapshot else None
+
+
+@shared_task(**OPTIONS)
+def sweep_figures() -> bool:
+    """Ask for the figures when they are behind, too old or failed, or their message was lost."""
+    figures.release_lost()
+    return figures.behind() and figures.request_compute()
