@@ -15,14 +15,14 @@ arithmetic on them.
 - Per pair of labelers: the items both labeled, their verdicts.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, F, Min, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -148,15 +148,6 @@ def _grouped(rows: QuerySet, columns: Sequence[str]) -> list[tuple]:
     return _query(select, rows)
 
 
-def _items(labels: QuerySet[Label], **by: F) -> QuerySet:
-    """One row per item (and per ``by``), with how many labelers gave each verdict."""
-    return (
-        labels.order_by()
-        .values(item_trace=F("trace"), item_segment=Coalesce("segment", 0), **by)
-        .annotate(**{f"n_{v}": Count("pk", filter=Q(verdict=v)) for v in VERDICTS})
-    )
-
-
 def _pattern(counts: Sequence[int]) -> Pattern:
     return tuple((verdict, n) for verdict, n in zip(VERDICTS, counts, strict=True) if n)
 
@@ -165,11 +156,12 @@ def verdict_agreement(latest: QuerySet[Label]) -> tuple[Figure, dict[int, Figure
     """Alpha over every item, and per queue over the labels given in it."""
     counts = [f"n_{v}" for v in VERDICTS]
     overall: dict[Pattern, int] = {}
-    for *row, n in _grouped(_items(latest), counts):
+    for *row, n in _grouped(selectors.item_verdict_counts(latest), counts):
         overall[_pattern(row)] = n
     per_queue: dict[int, dict[Pattern, int]] = {}
     rows = _grouped(
-        _items(latest.filter(queue__isnull=False), queue_key=F("queue")), ["queue_key", *counts]
+        selectors.item_verdict_counts(latest.filter(queue__isnull=False), queue_key=F("queue")),
+        ["queue_key", *counts],
     )
     for queue_id, *row, n in rows:
         per_queue.setdefault(queue_id, {})[_pattern(row)] = n
@@ -271,8 +263,27 @@ def labels_per_day(latest: QuerySet[Label], days: list[date]) -> list[Series]:
     return [Series(name, counts[name]) for name in names]
 
 
+def _local_day(value: object) -> date:
+    """The local day of a time as a raw query returns it (ISO text in UTC from SQLite)."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return timezone.localdate(value)
+
+
+def _count_by_day(rows: Iterable[tuple[object, int]], sign: int, into: dict[date, int]) -> None:
+    """Add (time, n) rows to per-day counts. Times are grouped by the database and turned into
+    days here, once per distinct time: SQLite truncates a date in a Python function per row,
+    which cost seconds a queue when applied to every label."""
+    for at, n in rows:
+        day = _local_day(at)
+        into[day] = into.get(day, 0) + sign * n
+
+
 def _completions(queue: Queue, items: QuerySet) -> list[tuple]:
-    """(day, items) on which items of the queue reached its overlap of labelers."""
+    """(time, items) at which items of the queue reached its overlap of labelers: the time of
+    the first label of the labeler who made up the overlap."""
     labels = (
         Label.objects.filter(segment__in=items)
         if queue.level == Queue.Level.SEGMENT
@@ -281,12 +292,12 @@ def _completions(queue: Queue, items: QuerySet) -> list[tuple]:
     firsts = (
         labels.order_by()
         .values(item_trace=F("trace"), item_segment=Coalesce("segment", 0), rater=F("author"))
-        .annotate(day=TruncDate(Min("created_at")))
+        .annotate(first_at=Min("created_at"))
     )
     return _query(
-        "SELECT day, COUNT(*) FROM (SELECT day, ROW_NUMBER() OVER "
-        "(PARTITION BY item_trace, item_segment ORDER BY day) AS nth FROM {0} first_label) "
-        "ranked WHERE nth = %s GROUP BY day",
+        "SELECT first_at, COUNT(*) FROM (SELECT first_at, ROW_NUMBER() OVER "
+        "(PARTITION BY item_trace, item_segment ORDER BY first_at) AS nth FROM {0} first_label) "
+        "ranked WHERE nth = %s GROUP BY first_at",
         firsts,
         params=(queue.overlap,),
     )
@@ -302,16 +313,12 @@ def burndown(queues: Sequence[Queue], days: list[date]) -> list[Series]:
         except DocumentError:
             continue  # the queue page names the broken filter
         if queue.level == Queue.Level.SEGMENT:
-            arrived = Segment.objects.filter(pk__in=items).values(
-                day=TruncDate("step__trace__ingested_at")
-            )
+            arrived = Segment.objects.filter(pk__in=items).values(at=F("step__trace__ingested_at"))
         else:
-            arrived = Trace.objects.filter(pk__in=items).values(day=TruncDate("ingested_at"))
+            arrived = Trace.objects.filter(pk__in=items).values(at=F("ingested_at"))
         change: dict[date, int] = {}
-        for row in arrived.annotate(n=Count("pk")).order_by():
-            change[_day(row["day"])] = change.get(_day(row["day"]), 0) + row["n"]
-        for day, n in _completions(queue, items):
-            change[_day(day)] = change.get(_day(day), 0) - n
+        _count_by_day(arrived.annotate(n=Count("pk")).order_by().values_list("at", "n"), 1, change)
+        _count_by_day(_completions(queue, items), -1, change)
         remaining = sum(n for day, n in change.items() if day < days[0])
         values: list[float | None] = []
         for day in days:
