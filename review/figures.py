@@ -169,5 +169,6 @@ def shown() -> Shown:
     if stale and embedded():
         return Shown(compute() or latest(), updating=False)
     if snapshot is None and (state is None or state.queued_at is None):
+        _state()  # a new install, where nothing has changed yet
         request_compute()
     return Shown(snapshot, updating=snapshot is not None and snapshot.generation < generation)

@@ -191,6 +191,15 @@ def test_without_a_snapshot_pages_and_apis_say_the_figures_are_being_computed(
     assert figures_by_worker == [tasks.compute_figures]  # but one asked a worker to
 
 
+def test_a_new_install_asks_a_worker_for_its_first_figures(reviewer, figures_by_worker):
+    assert not FigureState.objects.exists()
+    answer = client_for(reviewer).get(API)
+    assert answer.status_code == 202
+    assert figures_by_worker == [tasks.compute_figures]
+    assert tasks.compute_figures() is not None
+    assert client_for(reviewer).get(API).json()["overall"]["items"] == 0
+
+
 def test_the_embedded_mode_computes_at_once_and_again_after_a_change(
     rated, reviewer, labeler, figures_in_process
 ):
