@@ -22,6 +22,5 @@ class ReviewConfig(AppConfig):
         post_save.connect(figures_changed, sender=Decision, dispatch_uid="review.figures.decision")
         for model in (Detector, Queue, Category):
             for signal in (post_save, post_delete):
-                signal.connect(
-                    figures_changed, sender=model, dispatch_uid=f"review.figures.{model}"
-                )
+                uid = f"review.figures.{model._meta.label}"
+                signal.connect(figures_changed, sender=model, dispatch_uid=uid)
