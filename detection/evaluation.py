@@ -153,6 +153,32 @@ class Report:
     def score(self, level: Level, unit: Unit) -> Score | None:
         return next((s for s in self.scores if s.level == level and s.unit == unit), None)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        """The report ``as_dict`` gave, read back (from JSON, which may have reordered keys)."""
+        levels = ("trace", "segment")
+        scores = [
+            Score(
+                s["level"],
+                Unit(s["detector"], s["version"], s["rule"]),
+                tp=s["tp"],
+                fp=s["fp"],
+                fn=s["fn"],
+                tn=s["tn"],
+                unsure=s.get("unsure", 0),  # snapshots written before it was counted lack it
+                misses=list(s["misses"]),
+                false_positives=list(s["false_positives"]),
+            )
+            for s in data["scores"]
+        ]
+        return cls(
+            scores,
+            {level: data["items"][level] for level in levels if level in data["items"]},
+            {level: data["unsure"][level] for level in levels if level in data["unsure"]},
+            dict(sorted(data["sources"].items())),
+            list(data["errors"]),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "items": self.items,
