@@ -215,7 +215,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "review.tasks.sweep_alerts",
         "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60),
     },
+    "sweep-figures": {
+        "task": "review.tasks.sweep_figures",
+        "schedule": env_int("TRACEWATCH_SWEEP_EVERY", 60),
+    },
 }
+# The dashboard's and detector quality page's figures are computed again at least this often,
+# for what no change reports (traces arriving in a trace-level queue, a labeler renamed).
+TRACEWATCH_FIGURES_MAX_AGE = env_int("TRACEWATCH_FIGURES_MAX_AGE", 600)
+TRACEWATCH_FIGURES_SOFT_TIME_LIMIT = env_int("TRACEWATCH_FIGURES_SOFT_TIME_LIMIT", 1800)
 TRACEWATCH_DETECT_SOFT_TIME_LIMIT = env_int("TRACEWATCH_DETECT_SOFT_TIME_LIMIT", 300)
 TRACEWATCH_DETECT_BATCH = env_int("TRACEWATCH_DETECT_BATCH", 25)
 TRACEWATCH_DETECT_RETRIES = env_int("TRACEWATCH_DETECT_RETRIES", 5)

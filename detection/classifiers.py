@@ -12,7 +12,7 @@ import threading
 
 import joblib
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from detection.learning import TrainedModel, Training
@@ -57,15 +57,28 @@ def classifier_save(*, name: str, training: Training, trained_on: str) -> Classi
     raise ArtefactError(f"could not number a new version of {name!r}: retry")
 
 
+def latest_promoted(name: str) -> QuerySet[ClassifierModel]:
+    """The promoted versions of ``name``, the latest promotion first: the first is the one
+    detectors use, and every reader of "the latest promoted version" shares this order."""
+    return ClassifierModel.objects.filter(name=name, promoted_at__isnull=False).order_by(
+        "-promoted_at", "-version"
+    )
+
+
+def detectors_following(name: str) -> QuerySet[Detector]:
+    """The ``classifier`` detectors that use the latest promoted version of ``name`` (those
+    naming no version): the ones a promotion gives a new version and a rescan."""
+    # No "version" key, or one holding JSON null.
+    latest = Q(params__version__isnull=True) | Q(params__version=None)
+    return Detector.objects.filter(latest, kind="classifier", params__name=name).order_by("name")
+
+
 def classifier_load(name: str, version: int | None = None) -> tuple[int, TrainedModel]:
     """A stored model ready to score (the latest promoted version of ``name`` when no version
     is given), and its version. Its bytes are checked against their sha256 before they are
     unpickled; once loaded it is cached by name, version and sha256."""
     models = ClassifierModel.objects.filter(name=name)
-    if version is None:
-        chosen = models.filter(promoted_at__isnull=False).order_by("-promoted_at", "-version")
-    else:
-        chosen = models.filter(version=version)
+    chosen = latest_promoted(name) if version is None else models.filter(version=version)
     row = chosen.values("version", "pipeline_sha256", "parameters").first()
     if row is None:
         if version is not None and models.exists():
@@ -101,11 +114,7 @@ def classifier_promote(model: ClassifierModel) -> list[Detector]:
 
     with transaction.atomic():
         ClassifierModel.objects.filter(pk=model.pk).update(promoted_at=timezone.now())
-        following = [
-            detector
-            for detector in Detector.objects.select_for_update().filter(kind="classifier")
-            if detector.params.get("name") == model.name and detector.params.get("version") is None
-        ]
+        following = list(detectors_following(model.name).select_for_update())
         for detector in following:
             save_detector(detector, changed={"params"})
     return following

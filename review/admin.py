@@ -14,6 +14,8 @@ from django.urls import URLPattern, path, reverse
 from detection.admin import DetectorAdmin
 from detection.evaluation import Report, Score
 from detection.models import Detector
+from review import figures
+from review.admin_training import ClassifierTrainingAdmin  # noqa: F401 (registers it)
 from review.alerts.admin import AlertAdmin, AlertRuleAdmin  # noqa: F401 (registers them)
 from review.models import (
     Assignment,
@@ -24,7 +26,6 @@ from review.models import (
     Label,
     Queue,
 )
-from review.quality import console_report
 
 
 @admin.register(Category)
@@ -222,13 +223,15 @@ class DetectorQualityAdmin(DetectorAdmin):
     def quality_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        report = console_report()
+        shown = figures.shown()
+        report = shown.report()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Detection quality against people's labels",
+            "shown": shown,
             "report": report,
-            "levels": quality_levels(report),
+            "levels": quality_levels(report) if report else [],
             "api_url": reverse("detection-quality"),
         }
         return TemplateResponse(request, "admin/detection/detector/quality.html", context)
@@ -247,7 +250,9 @@ class DetectorQualityAdmin(DetectorAdmin):
         obj: Detector | None = None,
     ) -> HttpResponse:
         if obj is not None and obj.pk is not None:
-            report = console_report()
-            context["quality_levels"] = quality_levels(report, detector=obj.name)
+            shown = figures.shown()
+            report = shown.report()
+            context["quality_shown"] = shown
+            context["quality_levels"] = quality_levels(report, detector=obj.name) if report else []
             context["quality_url"] = reverse("admin:detection_detector_quality")
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -19,13 +19,13 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from detection.models import Finding
+from review import figures as precomputed
 from review.agreement import INTERVAL, Figure
-from review.dashboard import Agreement, cached_dashboard
+from review.dashboard import Agreement
 from review.datasets import services as datasets
 from review.datasets.download import recorded_download
 from review.datasets.spec import SpecError, parse_spec
 from review.models import Category, DatasetVersion, Label, Verdict
-from review.quality import console_report
 from review.selectors import segments_with_final_label
 from review.services import LabelInput, save_label
 from review.tasks import queue_export
@@ -254,6 +254,7 @@ class QualityScoreSerializer(serializers.Serializer):
     fp = serializers.IntegerField()
     fn = serializers.IntegerField()
     tn = serializers.IntegerField()
+    unsure = serializers.IntegerField(help_text="Flagged items people called unsure or tied on.")
     precision = serializers.FloatField(allow_null=True)
     recall = serializers.FloatField(allow_null=True)
     f1 = serializers.FloatField(allow_null=True)
@@ -262,7 +263,34 @@ class QualityScoreSerializer(serializers.Serializer):
     false_positives = serializers.ListField(child=serializers.URLField())
 
 
-class QualitySerializer(serializers.Serializer):
+class AsOfSerializer(serializers.Serializer):
+    """When precomputed figures were computed, and whether newer ones are on their way."""
+
+    computed_at = serializers.DateTimeField(help_text="When these figures were computed.")
+    updating = serializers.BooleanField(
+        help_text="Labels, decisions, findings, detectors or queues changed since; newer "
+        "figures are being computed."
+    )
+
+
+class ComputingSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+COMPUTING = "The figures are being computed; ask again in a moment."
+
+
+def _computing() -> Response:
+    """The answer while no figures have been computed yet (a new install with a worker)."""
+    body = ComputingSerializer({"detail": COMPUTING}).data
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Retry-After": "5"})
+
+
+def _as_of(shown: precomputed.Shown) -> dict:
+    return {"computed_at": shown.computed_at, "updating": shown.updating}
+
+
+class QualitySerializer(AsOfSerializer):
     items = serializers.DictField(child=serializers.IntegerField())
     unsure = serializers.DictField(child=serializers.IntegerField())
     sources = serializers.DictField(child=serializers.IntegerField())
@@ -278,12 +306,15 @@ class DetectionQualityView(APIView):
 
     @extend_schema(
         tags=["detectors"],
-        responses=QualitySerializer,
+        responses={200: QualitySerializer, 202: ComputingSerializer},
         parameters=[OpenApiParameter("detector", str, description="Only this detector.")],
     )
     def get(self, request: Request) -> Response:
-        report = console_report()
-        body = report.as_dict()
+        shown = precomputed.shown()
+        report = shown.report()
+        if report is None:
+            return _computing()
+        body = {**report.as_dict(), **_as_of(shown)}
         if detector := request.query_params.get("detector"):
             body["scores"] = [s for s in body["scores"] if s["detector"] == detector]
         for score in body["scores"]:
@@ -322,7 +353,7 @@ class SeriesSerializer(serializers.Serializer):
     values = serializers.ListField(child=serializers.FloatField(allow_null=True))
 
 
-class AgreementSerializer(serializers.Serializer):
+class AgreementSerializer(AsOfSerializer):
     interval = serializers.CharField(help_text="How the 95% intervals are computed.")
     overall = FigureSerializer(help_text="Krippendorff's alpha over every item.")
     queues = QueueAgreementSerializer(many=True)
@@ -349,9 +380,12 @@ class AgreementView(APIView):
 
     permission_classes = [CanReadLabels]
 
-    @extend_schema(tags=["labels"], responses=AgreementSerializer)
+    @extend_schema(tags=["labels"], responses={200: AgreementSerializer, 202: ComputingSerializer})
     def get(self, request: Request) -> Response:
-        figures = cached_dashboard()
+        shown = precomputed.shown()
+        figures = shown.dashboard()
+        if figures is None:
+            return _computing()
 
         def pair(row: Agreement) -> dict:
             return {
@@ -361,6 +395,7 @@ class AgreementView(APIView):
             }
 
         body = {
+            **_as_of(shown),
             "interval": INTERVAL,
             "overall": _figure(figures.overall.alpha),
             "queues": [

@@ -15,22 +15,21 @@ arithmetic on them.
 - Per pair of labelers: the items both labeled, their verdicts.
 """
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models import Count, F, Min, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from detection.models import Detector, Finding
+from detection.evaluation import Report
 from review import selectors
 from review.agreement import Figure, Pattern, cohen_kappa, krippendorff_alpha
-from review.models import Category, Decision, Label, Queue, Verdict
+from review.models import Category, Label, Queue, Verdict
 from review.quality import console_report
 from traces.models import Segment, Trace
 from traces.schema import DocumentError
@@ -38,9 +37,6 @@ from traces.schema import DocumentError
 VERDICTS: tuple[str, ...] = tuple(Verdict.values)
 # Days shown in the charts over time, ending today.
 DAYS = 30
-# The longest the figures are kept once computed; any new label, decision, finding, detector
-# version or queue change computes them again at once.
-CACHE_SECONDS = 600
 BENIGN = "benign"
 UNCATEGORISED = "(no category)"
 
@@ -53,6 +49,25 @@ class Agreement:
     alpha: Figure
     kappa: Figure | None = None
     key: str | int | tuple[str, str] | None = None  # queue id, category slug, pair's usernames
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "alpha": self.alpha.as_dict(),
+            "kappa": None if self.kappa is None else self.kappa.as_dict(),
+            "key": list(self.key) if isinstance(self.key, tuple) else self.key,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Agreement":
+        key = data["key"]
+        kappa = data["kappa"]
+        return cls(
+            data["name"],
+            Figure(**data["alpha"]),
+            None if kappa is None else Figure(**kappa),
+            tuple(key) if isinstance(key, list) else key,
+        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,45 @@ class Dashboard:
     versions: list[int] = field(default_factory=list)
     precision: dict[str, list[Series]] = field(default_factory=dict)  # per level
 
+    def as_json(self) -> dict[str, Any]:
+        """The figures as JSON, to be kept in a snapshot."""
+
+        def series(lines: list[Series]) -> list[dict[str, Any]]:
+            return [{"name": line.name, "values": line.values} for line in lines]
+
+        return {
+            "overall": self.overall.as_json(),
+            **{name: [row.as_json() for row in getattr(self, name)] for name in ROW_LISTS},
+            "days": [day.isoformat() for day in self.days],
+            "labels_per_day": series(self.labels_per_day),
+            "burndown": series(self.burndown),
+            "versions": self.versions,
+            "precision": {level: series(lines) for level, lines in self.precision.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Dashboard":
+        def series(lines: list[dict[str, Any]]) -> list[Series]:
+            return [Series(line["name"], line["values"]) for line in lines]
+
+        return cls(
+            overall=Agreement.from_json(data["overall"]),
+            **{name: [Agreement.from_json(row) for row in data[name]] for name in ROW_LISTS},
+            days=[date.fromisoformat(day) for day in data["days"]],
+            labels_per_day=series(data["labels_per_day"]),
+            burndown=series(data["burndown"]),
+            versions=data["versions"],
+            # PostgreSQL's jsonb keeps keys in its own order: the trace level comes first.
+            precision={
+                level: series(data["precision"][level])
+                for level in sorted(data["precision"], key=lambda level: level != "trace")
+            },
+        )
+
+
+# The Dashboard fields that hold rows of an agreement table.
+ROW_LISTS = ("queues", "categories", "pairs")
+
 
 def _query(template: str, *subqueries: QuerySet, params: tuple = ()) -> list[tuple]:
     """Run ``template`` with ``{0}``, ``{1}``… standing for the ORM's SQL of ``subqueries``: the
@@ -94,15 +148,6 @@ def _grouped(rows: QuerySet, columns: Sequence[str]) -> list[tuple]:
     return _query(select, rows)
 
 
-def _items(labels: QuerySet[Label], **by: F) -> QuerySet:
-    """One row per item (and per ``by``), with how many labelers gave each verdict."""
-    return (
-        labels.order_by()
-        .values(item_trace=F("trace"), item_segment=Coalesce("segment", 0), **by)
-        .annotate(**{f"n_{v}": Count("pk", filter=Q(verdict=v)) for v in VERDICTS})
-    )
-
-
 def _pattern(counts: Sequence[int]) -> Pattern:
     return tuple((verdict, n) for verdict, n in zip(VERDICTS, counts, strict=True) if n)
 
@@ -111,11 +156,12 @@ def verdict_agreement(latest: QuerySet[Label]) -> tuple[Figure, dict[int, Figure
     """Alpha over every item, and per queue over the labels given in it."""
     counts = [f"n_{v}" for v in VERDICTS]
     overall: dict[Pattern, int] = {}
-    for *row, n in _grouped(_items(latest), counts):
+    for *row, n in _grouped(selectors.item_verdict_counts(latest), counts):
         overall[_pattern(row)] = n
     per_queue: dict[int, dict[Pattern, int]] = {}
     rows = _grouped(
-        _items(latest.filter(queue__isnull=False), queue_key=F("queue")), ["queue_key", *counts]
+        selectors.item_verdict_counts(latest.filter(queue__isnull=False), queue_key=F("queue")),
+        ["queue_key", *counts],
     )
     for queue_id, *row, n in rows:
         per_queue.setdefault(queue_id, {})[_pattern(row)] = n
@@ -217,8 +263,27 @@ def labels_per_day(latest: QuerySet[Label], days: list[date]) -> list[Series]:
     return [Series(name, counts[name]) for name in names]
 
 
+def _local_day(value: object) -> date:
+    """The local day of a time as a raw query returns it (ISO text in UTC from SQLite)."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return timezone.localdate(value)
+
+
+def _count_by_day(rows: Iterable[tuple[object, int]], sign: int, into: dict[date, int]) -> None:
+    """Add (time, n) rows to per-day counts. Times are grouped by the database and turned into
+    days here, once per distinct time: SQLite truncates a date in a Python function per row,
+    which cost seconds a queue when applied to every label."""
+    for at, n in rows:
+        day = _local_day(at)
+        into[day] = into.get(day, 0) + sign * n
+
+
 def _completions(queue: Queue, items: QuerySet) -> list[tuple]:
-    """(day, items) on which items of the queue reached its overlap of labelers."""
+    """(time, items) at which items of the queue reached its overlap of labelers: the time of
+    the first label of the labeler who made up the overlap."""
     labels = (
         Label.objects.filter(segment__in=items)
         if queue.level == Queue.Level.SEGMENT
@@ -227,12 +292,12 @@ def _completions(queue: Queue, items: QuerySet) -> list[tuple]:
     firsts = (
         labels.order_by()
         .values(item_trace=F("trace"), item_segment=Coalesce("segment", 0), rater=F("author"))
-        .annotate(day=TruncDate(Min("created_at")))
+        .annotate(first_at=Min("created_at"))
     )
     return _query(
-        "SELECT day, COUNT(*) FROM (SELECT day, ROW_NUMBER() OVER "
-        "(PARTITION BY item_trace, item_segment ORDER BY day) AS nth FROM {0} first_label) "
-        "ranked WHERE nth = %s GROUP BY day",
+        "SELECT first_at, COUNT(*) FROM (SELECT first_at, ROW_NUMBER() OVER "
+        "(PARTITION BY item_trace, item_segment ORDER BY first_at) AS nth FROM {0} first_label) "
+        "ranked WHERE nth = %s GROUP BY first_at",
         firsts,
         params=(queue.overlap,),
     )
@@ -248,16 +313,12 @@ def burndown(queues: Sequence[Queue], days: list[date]) -> list[Series]:
         except DocumentError:
             continue  # the queue page names the broken filter
         if queue.level == Queue.Level.SEGMENT:
-            arrived = Segment.objects.filter(pk__in=items).values(
-                day=TruncDate("step__trace__ingested_at")
-            )
+            arrived = Segment.objects.filter(pk__in=items).values(at=F("step__trace__ingested_at"))
         else:
-            arrived = Trace.objects.filter(pk__in=items).values(day=TruncDate("ingested_at"))
+            arrived = Trace.objects.filter(pk__in=items).values(at=F("ingested_at"))
         change: dict[date, int] = {}
-        for row in arrived.annotate(n=Count("pk")).order_by():
-            change[_day(row["day"])] = change.get(_day(row["day"]), 0) + row["n"]
-        for day, n in _completions(queue, items):
-            change[_day(day)] = change.get(_day(day), 0) - n
+        _count_by_day(arrived.annotate(n=Count("pk")).order_by().values_list("at", "n"), 1, change)
+        _count_by_day(_completions(queue, items), -1, change)
         remaining = sum(n for day, n in change.items() if day < days[0])
         values: list[float | None] = []
         for day in days:
@@ -267,10 +328,11 @@ def burndown(queues: Sequence[Queue], days: list[date]) -> list[Series]:
     return series
 
 
-def precision_by_version() -> tuple[list[int], dict[str, list[Series]]]:
+def precision_by_version(report: Report | None = None) -> tuple[list[int], dict[str, list[Series]]]:
     """Each detector's precision per version against the final labels, per level, from the
-    same report as the detectors' admin page."""
-    report = console_report(keep=0)
+    same report as the detectors' admin page (computed here when not given)."""
+    if report is None:
+        report = console_report(keep=0)
     scores = [s for s in report.scores if s.unit.version is not None and s.unit.rule is None]
     versions = sorted({s.unit.version for s in scores if s.unit.version is not None})
     at = {version: i for i, version in enumerate(versions)}
@@ -286,8 +348,9 @@ def precision_by_version() -> tuple[list[int], dict[str, list[Series]]]:
     }
 
 
-def dashboard(today: date | None = None) -> Dashboard:
-    """Every figure of the dashboard."""
+def dashboard(today: date | None = None, *, report: Report | None = None) -> Dashboard:
+    """Every figure of the dashboard; ``report``, the console's quality report when the caller
+    has it already."""
     latest = selectors.latest_labels()
     overall, per_queue = verdict_agreement(latest)
     queues = list(Queue.objects.order_by("name"))
@@ -305,7 +368,7 @@ def dashboard(today: date | None = None) -> Dashboard:
         if category.pk in per_category
     ]
     days = window(today)
-    versions, precision = precision_by_version()
+    versions, precision = precision_by_version(report)
     return Dashboard(
         overall=Agreement("All labels", overall),
         queues=[Agreement(q.name, per_queue[q.pk], key=q.pk) for q in queues if q.pk in per_queue],
@@ -317,32 +380,3 @@ def dashboard(today: date | None = None) -> Dashboard:
         versions=versions,
         precision=precision,
     )
-
-
-def _fingerprint() -> str:
-    """What the figures depend on, cheaply: labels and decisions are append-only and findings
-    are replaced by new rows, so their newest ids (and times) change whenever they do."""
-    state = [
-        Label.objects.aggregate(last=Max("pk"), at=Max("created_at")),
-        Decision.objects.aggregate(last=Max("pk"), at=Max("created_at")),
-        Finding.objects.aggregate(last=Max("pk")),
-        list(Detector.objects.order_by("pk").values_list("pk", "name", "version")),
-        list(
-            Queue.objects.order_by("pk").values_list(
-                "pk", "name", "level", "filters", "overlap", "active"
-            )
-        ),
-        timezone.localdate(),
-    ]
-    return hashlib.sha256(repr(state).encode()).hexdigest()
-
-
-def cached_dashboard() -> Dashboard:
-    """The figures, computed once per change of what they depend on (see ``_fingerprint``)
-    rather than once per request: the precision report reads every labeled item."""
-    key = f"review:dashboard:{_fingerprint()}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = dashboard()
-        cache.set(key, figures, CACHE_SECONDS)
-    return figures

@@ -544,3 +544,37 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AuditLogIsAppendOnly("Audit entries are never deleted.")
+
+
+class FigureState(models.Model):
+    """The one row that says how current the precomputed figures are: ``generation`` moves on in
+    the same transaction as every change they depend on, and ``queued_at`` and ``running_since``
+    keep at most one computation queued and one running."""
+
+    generation = models.PositiveBigIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"figures at generation {self.generation}"
+
+
+class FigureSnapshot(models.Model):
+    """The dashboard's and the detector quality page's figures as one computation left them, so
+    that no request computes them. The newest row is the one shown; older ones are removed."""
+
+    generation = models.PositiveBigIntegerField(
+        help_text="The generation of the inputs this snapshot reflects."
+    )
+    computed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    figures = models.JSONField()
+
+    class Meta:
+        ordering = ["-computed_at", "-pk"]
+        get_latest_by = ["computed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"figures of generation {self.generation} at {self.computed_at:%Y-%m-%d %H:%M}"

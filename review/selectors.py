@@ -671,6 +671,17 @@ def latest_labels() -> QuerySet[Label]:
     return Label.objects.filter(~Exists(newer))
 
 
+def item_verdict_counts(labels: QuerySet[Label], **by: Any) -> QuerySet:
+    """One row per item (``item_trace``, ``item_segment``: 0 for the trace as a whole) and per
+    ``by``, with how many of ``labels`` gave each verdict (``n_misaligned``…), counted by the
+    database so that Python sees an item, not each label."""
+    return (
+        labels.order_by()
+        .values(item_trace=F("trace"), item_segment=Coalesce("segment", 0), **by)
+        .annotate(**{f"n_{v}": Count("pk", filter=Q(verdict=v)) for v in Verdict.values})
+    )
+
+
 def open_disagreements() -> QuerySet:
     """Items (``trace``, ``segment`` or None for the whole trace) whose latest labels disagree,
     the verdicts differ or misaligned verdicts name different categories (none counts as one),

@@ -15,7 +15,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from review import audit
+from review import audit, figures
 from review.alerts.services import alert_label
 from review.models import Assignment, AuditEntry, Category, Decision, Label, Queue, Verdict
 from review.selectors import QUEUE_ORDERS, queue_item_field, queue_order_keys, queue_traces
@@ -306,8 +306,8 @@ def save_label(
     queue: Queue | None = None,
 ) -> Label:
     """Record a label as a new revision of the author's judgement of the item, close the
-    author's assignment of it in ``queue``, note it in the audit log and alert if the item's
-    final label calls for it, in one transaction."""
+    author's assignment of it in ``queue``, note it in the audit log, alert if the item's final
+    label calls for it and move the figures' generation on, in one transaction."""
     label = label.as_given()
     first_review = trace.review_state == Trace.ReviewState.UNREVIEWED
     with transaction.atomic():
@@ -323,6 +323,7 @@ def save_label(
             trace.review_state = Trace.ReviewState.IN_REVIEW
         audit.record(Action.LABEL, saved, detail=judgement(saved, revision=saved.revision))
         alert_label(trace_id=trace.pk, segment_id=saved.segment_id)
+        figures.figures_changed()
         return saved
 
 

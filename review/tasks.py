@@ -1,6 +1,6 @@
 """Celery tasks of review: search documents for newly stored traces, dataset exports, alerts,
-training the classifier on a dataset, and the sweeps that send again what a broker outage or a
-killed worker lost."""
+training the classifier on a dataset, the dashboard's figures, and the sweeps that send again
+what a broker outage or a killed worker lost."""
 
 from datetime import timedelta
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from detection.learning import TrainingParams
 from detection.tasks import TASK_OPTIONS, enqueue
-from review import search, training
+from review import figures, search, training
 from review.alerts import services as alerts
 from review.datasets import services as datasets
 
@@ -118,3 +118,22 @@ def train_classifier(self, version_id: int, name: str, params: dict) -> dict:
         version_id=version_id, name=name, params=TrainingParams(**params), progress=progress
     )
     return {"id": model.pk, "name": model.name, "version": model.version}
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.TRACEWATCH_FIGURES_SOFT_TIME_LIMIT,
+    time_limit=settings.TRACEWATCH_FIGURES_SOFT_TIME_LIMIT + 60,
+)
+def compute_figures() -> int | None:
+    """Compute the dashboard's figures if they are behind; the generation computed, if any."""
+    snapshot = figures.compute()
+    return snapshot.generation if snapshot else None
+
+
+@shared_task(**OPTIONS)
+def sweep_figures() -> bool:
+    """Ask for the figures when they are behind, too old or failed, or their message was lost."""
+    figures.release_lost()
+    return figures.behind() and figures.request_compute()

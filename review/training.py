@@ -8,10 +8,11 @@ is stored now.
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import zstandard
+from django.core.cache import cache
 
 from detection.classifiers import classifier_save
 from detection.evaluation import read_labeled
@@ -60,10 +61,32 @@ def file_examples(path: Path) -> list[Example]:
     return examples
 
 
+@dataclass
+class TrainingLabels:
+    """What a dataset version's training split says, read from its file: each trace's verdict,
+    its (source, external id), and counts of the rows left out."""
+
+    verdicts: dict[int, str]
+    names: dict[int, tuple[str, str]]
+    skipped: Counter
+
+    def counts(self) -> Counter:
+        """Labeled traces per verdict, misaligned and benign both present even at 0."""
+        return Counter({"misaligned": 0, "benign": 0}) + Counter(self.verdicts.values())
+
+
 def dataset_examples(version: DatasetVersion) -> tuple[list[Example], Counter]:
     """The labeled traces of a dataset version's training split, and counts of what was left
-    out. A trace's label is its own row's final verdict; a trace without one whose segments
-    someone called misaligned counts as misaligned (a trace with misaligned evidence in it is
+    out."""
+    labels = training_labels(version)
+    examples = list(_loaded(labels.verdicts, labels.names, labels.skipped))
+    return examples, labels.skipped
+
+
+def training_labels(version: DatasetVersion) -> TrainingLabels:
+    """The verdicts of a dataset version's training split, without loading the traces. A
+    trace's label is its own row's final verdict; a trace without one whose segments someone
+    called misaligned counts as misaligned (a trace with misaligned evidence in it is
     misaligned), while benign segments alone say nothing of the rest of the trace."""
     path = version_file(version)
     if not path.is_file():
@@ -93,7 +116,19 @@ def dataset_examples(version: DatasetVersion) -> tuple[list[Example], Counter]:
         raise TrainingInputError(str(error)) from None
     for trace_id in evidence - verdicts.keys():
         verdicts[trace_id] = "misaligned"
-    return list(_loaded(verdicts, names, skipped)), skipped
+    return TrainingLabels(verdicts, names, skipped)
+
+
+def training_split_counts(version: DatasetVersion) -> Counter:
+    """Misaligned and benign traces in a version's training split (before the held-out share
+    is set aside). A version never changes, so the count is kept in the cache by its sha256
+    rather than read from its file again on every look at the training form."""
+    key = f"training-split-counts:{version.pk}:{version.sha256}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = dict(training_labels(version).counts())
+        cache.set(key, counts, timeout=None)
+    return Counter(counts)
 
 
 def _loaded(

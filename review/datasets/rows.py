@@ -239,13 +239,15 @@ def labeled_items(filters: Filters) -> Iterator[list[Item]]:
         yield batch
 
 
-def latest_decisions(trace_ids: Iterable[int]) -> dict[tuple[int, int | None], tuple]:
-    """Each item's latest adjudicated decision (verdict, category, severity, note)."""
+def latest_decisions(trace_ids: Iterable[int] | None) -> dict[tuple[int, int | None], tuple]:
+    """Each item's latest adjudicated decision (verdict, category, severity, note), on the given
+    traces or (None) on all."""
     latest: dict[tuple[int, int | None], tuple] = {}
-    rows = (
-        Decision.objects.filter(trace_id__in=list(trace_ids))
-        .order_by("trace_id", "segment_id", "-created_at", "-pk")
-        .values_list("trace_id", "segment_id", "verdict", "category__slug", "severity", "note")
+    decisions = Decision.objects.all()
+    if trace_ids is not None:
+        decisions = decisions.filter(trace_id__in=list(trace_ids))
+    rows = decisions.order_by("trace_id", "segment_id", "-created_at", "-pk").values_list(
+        "trace_id", "segment_id", "verdict", "category__slug", "severity", "note"
     )
     for trace_id, segment_id, *decision in rows:
         latest.setdefault((trace_id, segment_id), tuple(decision))

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("review", "0011_benign_labels_and_queue_guidelines")]
+    dependencies = [("review", "0014_figure_snapshots")]
 
     operations = [
         migrations.AddField(

@@ -9,10 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from review import figures as precomputed
 from review.access import role_required
 from review.agreement import INTERVAL
 from review.charts import Bar, bar_chart, line_chart
-from review.dashboard import Agreement, Series, cached_dashboard
+from review.dashboard import Agreement, Dashboard, Series
 from traces.roles import REVIEWER
 
 
@@ -40,15 +41,11 @@ def _daily(title: str, y_title: str, days: list[str], series: Sequence[Series]) 
     return line_chart(title=title, x_labels=days, lines=series, y_title=y_title, every=5)
 
 
-@role_required(REVIEWER)
-@require_GET
-def agreement(request: HttpRequest) -> HttpResponse:
-    figures = cached_dashboard()
+def _charts(figures: Dashboard) -> dict[str, Any]:
+    """The charts and tables of the figures."""
     days = [day.strftime("%b %d") for day in figures.days]
     versions = [f"v{version}" for version in figures.versions]
-    context: dict[str, Any] = {
-        "figures": figures,
-        "interval": INTERVAL,
+    return {
         "days": figures.days,
         "agreement_chart": _agreement_chart(
             "Krippendorff's alpha per queue", _bars([figures.overall, *figures.queues])
@@ -84,4 +81,14 @@ def agreement(request: HttpRequest) -> HttpResponse:
         "burndown_rows": _rows(days, figures.burndown),
         "versions": versions,
     }
+
+
+@role_required(REVIEWER)
+@require_GET
+def agreement(request: HttpRequest) -> HttpResponse:
+    shown = precomputed.shown()
+    figures = shown.dashboard()
+    context: dict[str, Any] = {"figures": figures, "shown": shown, "interval": INTERVAL}
+    if figures is not None:
+        context.update(_charts(figures))
     return render(request, "review/dashboard.html", context)

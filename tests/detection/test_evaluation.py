@@ -63,6 +63,14 @@ def test_confusion_counts_per_detector_version_and_rule():
     assert report.sources == {"s1": 2, "s2": 6}
 
 
+def test_flags_on_items_people_called_unsure_are_counted_per_unit():
+    report = evaluate(ITEMS, detectors=[("a", 2), ("b", 1)])
+    assert report.score("trace", Unit("b")).unsure == 1
+    assert report.score("trace", Unit(ANY)).unsure == 1
+    assert report.score("trace", Unit("a")).unsure == 0
+    assert report.score("trace", Unit("b")).as_dict()["unsure"] == 1
+
+
 def test_precision_recall_f1_and_false_positive_rate():
     score = evaluate(ITEMS).score("trace", Unit(ANY))
     assert score.precision == pytest.approx(3 / 5)

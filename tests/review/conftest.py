@@ -26,6 +26,23 @@ def make_user(username: str, role: str | None = None):
 
 
 @pytest.fixture
+def figures_in_process(monkeypatch) -> None:
+    """Figures computed by the request that reads them, as in the embedded default, also in the
+    run with a Redis broker (where no worker computes them for these tests)."""
+    monkeypatch.setattr("review.figures.embedded", lambda: True)
+
+
+@pytest.fixture
+def figures_by_worker(monkeypatch) -> list:
+    """Figures left to a worker, as with a Redis broker: the messages sent are collected, not
+    run, so a test runs the task itself when it wants the worker to."""
+    sent: list = []
+    monkeypatch.setattr("review.figures.embedded", lambda: False)
+    monkeypatch.setattr("review.tasks.enqueue", lambda task, *args: sent.append(task) or True)
+    return sent
+
+
+@pytest.fixture
 def labeler(db):
     return make_user("lena", LABELER)
 

@@ -4,22 +4,17 @@ import io
 import re
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
 
+from review import figures
 from review.models import Queue
 from tests.review.conftest import client_for
 from tests.review.datasets import label
 from tests.review.test_dashboard import rated_fixture  # noqa: F401 (the ``rated`` fixture)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("figures_in_process")]
 URL = reverse("review:agreement")
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
 
 
 def test_labeler_gets_the_403_page(labeler):
@@ -38,8 +33,11 @@ def test_navigation_links_the_page_for_reviewers_only(labeler, reviewer):
 
 
 def test_reviewer_sees_tables_and_titled_marks(rated, reviewer, django_assert_max_num_queries):
-    with django_assert_max_num_queries(40):
-        response = client_for(reviewer).get(URL)
+    figures.compute()
+    client = client_for(reviewer)
+    # The session, the reviewer, their roles, the state and the snapshot: no figure is counted.
+    with django_assert_max_num_queries(6):
+        response = client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
     # Queues, categories, pairs, labels per day, burn-down, precision at both levels.

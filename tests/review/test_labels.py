@@ -198,9 +198,8 @@ def test_the_database_refuses_a_second_label_with_the_same_revision(
 
 
 @pytest.fixture
-def schema_restored():
-    """A test that migrates back leaves the schema as later tests expect it: every migration
-    applied, not only those up to the one it tested."""
+def back_to_the_latest_schema(transactional_db):
+    """A test that migrates backwards leaves every app's latest schema for the tests after it."""
     yield
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
@@ -208,7 +207,7 @@ def schema_restored():
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_numbers_again_the_revisions_saved_at_the_same_instant(
-    labeler, other_labeler, tampering, schema_restored
+    back_to_the_latest_schema, labeler, other_labeler, tampering
 ):
     trace, segment = tampering
     executor = MigrationExecutor(connection)
@@ -348,7 +347,7 @@ def test_the_service_drops_category_and_severity_of_benign_labels_and_decisions(
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_clears_category_and_severity_of_stored_benign_labels(
-    labeler, reviewer, tampering, schema_restored
+    back_to_the_latest_schema, labeler, reviewer, tampering
 ):
     trace, segment = tampering
     category = Category.objects.get_or_create(slug="test_tampering", defaults={"name": "T"})[0]

@@ -17,7 +17,7 @@ from tests.review.conftest import client_for, flag
 from tests.review.datasets import export, label, labeled_data
 from traces.models import Segment, Step
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("figures_in_process")]
 
 
 @pytest.fixture
