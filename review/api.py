@@ -333,7 +333,24 @@ class FigureSerializer(serializers.Serializer):
 class QueueAgreementSerializer(serializers.Serializer):
     queue = serializers.IntegerField()
     name = serializers.CharField()
+    blind = serializers.BooleanField(
+        help_text="Whether the queue hides the detectors until each labeler's verdict."
+    )
     alpha = FigureSerializer()
+
+
+class BlindAgreementSerializer(serializers.Serializer):
+    hidden = FigureSerializer(help_text="Labels given in queues that hide the detectors.")
+    shown = FigureSerializer(help_text="Every other label: other queues, or outside any.")
+
+
+class BlindPrecisionSerializer(serializers.Serializer):
+    detector = serializers.CharField()
+    level = serializers.ChoiceField(choices=["trace", "segment"])
+    hidden = serializers.FloatField(allow_null=True)
+    hidden_items = serializers.IntegerField()
+    shown = serializers.FloatField(allow_null=True)
+    shown_items = serializers.IntegerField()
 
 
 class CategoryAgreementSerializer(serializers.Serializer):
@@ -356,6 +373,9 @@ class SeriesSerializer(serializers.Serializer):
 class AgreementSerializer(AsOfSerializer):
     interval = serializers.CharField(help_text="How the 95% intervals are computed.")
     overall = FigureSerializer(help_text="Krippendorff's alpha over every item.")
+    blind = BlindAgreementSerializer(
+        help_text="Krippendorff's alpha with the detectors hidden from labelers, and shown."
+    )
     queues = QueueAgreementSerializer(many=True)
     categories = CategoryAgreementSerializer(many=True)
     pairs = PairAgreementSerializer(many=True)
@@ -366,6 +386,13 @@ class AgreementSerializer(AsOfSerializer):
     precision = serializers.DictField(
         child=SeriesSerializer(many=True),
         help_text="Per level (trace, segment): each detector's precision per version.",
+    )
+    precision_blind = BlindPrecisionSerializer(
+        many=True,
+        help_text=(
+            "Each detector's current version against the labels given with the detectors hidden, "
+            "and with them shown, each item by its labels of that way without decisions."
+        ),
     )
 
 
@@ -398,8 +425,16 @@ class AgreementView(APIView):
             **_as_of(shown),
             "interval": INTERVAL,
             "overall": _figure(figures.overall.alpha),
+            # A snapshot taken before queues could hide the detectors has no such rows yet.
+            "blind": {"hidden": _figure(None), "shown": _figure(None)}
+            | {row.key: _figure(row.alpha) for row in figures.blind},
             "queues": [
-                {"queue": row.key, "name": row.name, "alpha": _figure(row.alpha)}
+                {
+                    "queue": row.key,
+                    "name": row.name,
+                    "blind": bool(row.blind),
+                    "alpha": _figure(row.alpha),
+                }
                 for row in figures.queues
             ],
             "categories": [
@@ -412,6 +447,7 @@ class AgreementView(APIView):
             "burndown": figures.burndown,
             "versions": figures.versions,
             "precision": figures.precision,
+            "precision_blind": figures.precision_blind,
         }
         return Response(AgreementSerializer(body).data)
 

@@ -13,24 +13,27 @@ arithmetic on them.
   categories, and grouping items by their final category would count only items most people
   called misaligned.
 - Per pair of labelers: the items both labeled, their verdicts.
+- With the detectors hidden or shown: the labels given in queues that hide the detectors until
+  the labeler's verdict, and all the others; and each detector's precision against each set, to
+  see whether seeing the detectors sways what labelers say.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, Min, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from detection.evaluation import Report
+from detection.evaluation import Report, Score, Unit, evaluate
 from review import selectors
 from review.agreement import Figure, Pattern, cohen_kappa, krippendorff_alpha
 from review.models import Category, Label, Queue, Verdict
-from review.quality import console_report
+from review.quality import console_items, console_report, detector_versions
 from traces.models import Segment, Trace
 from traces.schema import DocumentError
 
@@ -39,6 +42,8 @@ VERDICTS: tuple[str, ...] = tuple(Verdict.values)
 DAYS = 30
 BENIGN = "benign"
 UNCATEGORISED = "(no category)"
+# Labels given with the detectors hidden: in a queue that hides them until the first verdict.
+HIDDEN = Q(queue__hide_detectors=True)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Agreement:
     alpha: Figure
     kappa: Figure | None = None
     key: str | int | tuple[str, str] | None = None  # queue id, category slug, pair's usernames
+    blind: bool | None = None  # labels given with the detectors hidden, or shown; None: both
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +62,7 @@ class Agreement:
             "alpha": self.alpha.as_dict(),
             "kappa": None if self.kappa is None else self.kappa.as_dict(),
             "key": list(self.key) if isinstance(self.key, tuple) else self.key,
+            "blind": self.blind,
         }
 
     @classmethod
@@ -67,7 +74,22 @@ class Agreement:
             Figure(**data["alpha"]),
             None if kappa is None else Figure(**kappa),
             tuple(key) if isinstance(key, list) else key,
+            data.get("blind"),  # absent from snapshots taken before queues could hide detectors
         )
+
+
+@dataclass(frozen=True)
+class BlindPrecision:
+    """A detector's precision at its current version on one level, against the labels given
+    with the detectors hidden and against those given with them shown, each with the flagged
+    items called misaligned or benign behind it."""
+
+    detector: str
+    level: str
+    hidden: float | None
+    hidden_items: int
+    shown: float | None
+    shown_items: int
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,8 @@ class Dashboard:
     burndown: list[Series]
     versions: list[int] = field(default_factory=list)
     precision: dict[str, list[Series]] = field(default_factory=dict)  # per level
+    blind: list[Agreement] = field(default_factory=list)  # the detectors hidden, then shown
+    precision_blind: list[BlindPrecision] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The figures as JSON, to be kept in a snapshot."""
@@ -104,6 +128,8 @@ class Dashboard:
             "burndown": series(self.burndown),
             "versions": self.versions,
             "precision": {level: series(lines) for level, lines in self.precision.items()},
+            "blind": [row.as_json() for row in self.blind],
+            "precision_blind": [asdict(row) for row in self.precision_blind],
         }
 
     @classmethod
@@ -123,6 +149,9 @@ class Dashboard:
                 level: series(data["precision"][level])
                 for level in sorted(data["precision"], key=lambda level: level != "trace")
             },
+            # Both absent from snapshots taken before queues could hide the detectors.
+            blind=[Agreement.from_json(row) for row in data.get("blind", [])],
+            precision_blind=[BlindPrecision(**row) for row in data.get("precision_blind", [])],
         )
 
 
@@ -152,12 +181,16 @@ def _pattern(counts: Sequence[int]) -> Pattern:
     return tuple((verdict, n) for verdict, n in zip(VERDICTS, counts, strict=True) if n)
 
 
+def _alpha(labels: QuerySet[Label]) -> Figure:
+    """Alpha over every item of ``labels``."""
+    counts = [f"n_{v}" for v in VERDICTS]
+    rows = _grouped(selectors.item_verdict_counts(labels), counts)
+    return krippendorff_alpha({_pattern(row): n for *row, n in rows})
+
+
 def verdict_agreement(latest: QuerySet[Label]) -> tuple[Figure, dict[int, Figure]]:
     """Alpha over every item, and per queue over the labels given in it."""
     counts = [f"n_{v}" for v in VERDICTS]
-    overall: dict[Pattern, int] = {}
-    for *row, n in _grouped(selectors.item_verdict_counts(latest), counts):
-        overall[_pattern(row)] = n
     per_queue: dict[int, dict[Pattern, int]] = {}
     rows = _grouped(
         selectors.item_verdict_counts(latest.filter(queue__isnull=False), queue_key=F("queue")),
@@ -165,7 +198,53 @@ def verdict_agreement(latest: QuerySet[Label]) -> tuple[Figure, dict[int, Figure
     )
     for queue_id, *row, n in rows:
         per_queue.setdefault(queue_id, {})[_pattern(row)] = n
-    return krippendorff_alpha(overall), {q: krippendorff_alpha(p) for q, p in per_queue.items()}
+    return _alpha(latest), {q: krippendorff_alpha(p) for q, p in per_queue.items()}
+
+
+def blind_agreement(latest: QuerySet[Label]) -> list[Agreement]:
+    """Alpha over the labels given with the detectors hidden, and over the others (given in
+    other queues or outside any): an item labeled in both ways counts in each with its labels of
+    that way only."""
+    return [
+        Agreement("Detectors hidden", _alpha(latest.filter(HIDDEN)), key="hidden", blind=True),
+        Agreement("Detectors shown", _alpha(latest.exclude(HIDDEN)), key="shown", blind=False),
+    ]
+
+
+def precision_by_blind(latest: QuerySet[Label]) -> list[BlindPrecision]:
+    """Each detector's precision at its current version, per level, against what labelers said
+    with the detectors hidden and with them shown (each item judged by its labels of that way,
+    without reviewers' decisions, which would give both the same answer). Detectors with no
+    such item either way are left out."""
+    current = detector_versions()
+
+    def scores(labels: QuerySet[Label]) -> dict[tuple[str, str, int | None], Score]:
+        report = evaluate(console_items(labels=labels), detectors=current, keep=0)
+        return {
+            (s.level, s.unit.detector, s.unit.version): s
+            for s in report.scores
+            if s.unit.rule is None
+        }
+
+    hidden, shown = scores(latest.filter(HIDDEN)), scores(latest.exclude(HIDDEN))
+    empty = Score("trace", Unit(""))  # a level nobody labeled at is not in a report
+    rows = []
+    for level in ("trace", "segment"):
+        for name, version in current:
+            blind = hidden.get((level, name, version), empty)
+            seen = shown.get((level, name, version), empty)
+            if blind.tp + blind.fp or seen.tp + seen.fp:
+                rows.append(
+                    BlindPrecision(
+                        name,
+                        level,
+                        blind.precision,
+                        blind.tp + blind.fp,
+                        seen.precision,
+                        seen.tp + seen.fp,
+                    )
+                )
+    return rows
 
 
 def category_agreement(latest: QuerySet[Label]) -> dict[int, Figure]:
@@ -371,7 +450,11 @@ def dashboard(today: date | None = None, *, report: Report | None = None) -> Das
     versions, precision = precision_by_version(report)
     return Dashboard(
         overall=Agreement("All labels", overall),
-        queues=[Agreement(q.name, per_queue[q.pk], key=q.pk) for q in queues if q.pk in per_queue],
+        queues=[
+            Agreement(q.name, per_queue[q.pk], key=q.pk, blind=q.hide_detectors)
+            for q in queues
+            if q.pk in per_queue
+        ],
         categories=categories,
         pairs=pairs,
         days=days,
@@ -379,4 +462,6 @@ def dashboard(today: date | None = None, *, report: Report | None = None) -> Das
         burndown=burndown([q for q in queues if q.active], days),
         versions=versions,
         precision=precision,
+        blind=blind_agreement(latest),
+        precision_blind=precision_by_blind(latest),
     )

@@ -19,7 +19,7 @@ from typing import IO, Any
 import msgspec
 import pyarrow.parquet as pq
 import zstandard
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.urls import reverse
 
 from detection.evaluation import Flag, LabeledItem, Report, evaluate, overlaps
@@ -28,7 +28,7 @@ from review import selectors
 from review.datasets.formats import NESTED
 from review.datasets.rows import latest_decisions
 from review.datasets.services import export_root
-from review.models import DatasetVersion, Verdict
+from review.models import DatasetVersion, Label, Verdict
 
 VERDICTS: tuple[str, ...] = tuple(Verdict.values)
 
@@ -46,12 +46,12 @@ def trace_links() -> Callable[[int, int | None], str]:
     return link
 
 
-def _labeled() -> Iterator[tuple]:
-    """Every labeled item, one row each with its labelers' latest verdicts counted by the
-    database: trace, segment (0 for the whole trace), the segment's start, end and step index,
-    the trace's source, then the count of each verdict. Ordered as exports order items."""
+def _labeled(labels: QuerySet[Label]) -> Iterator[tuple]:
+    """Every item of ``labels``, one row each with its verdicts counted by the database: trace,
+    segment (0 for the whole trace), the segment's start, end and step index, the trace's
+    source, then the count of each verdict. Ordered as exports order items."""
     rows = selectors.item_verdict_counts(
-        selectors.latest_labels(),
+        labels,
         start=F("segment__start"),
         end=F("segment__end"),
         step_index=F("segment__step__index"),
@@ -107,13 +107,19 @@ def _batches(rows: Iterator[tuple], traces: int) -> Iterator[list[tuple]]:
         yield batch
 
 
-def console_items() -> list[LabeledItem]:
+def console_items(*, labels: QuerySet[Label] | None = None) -> list[LabeledItem]:
     """Every item people labeled, with its final verdict and every stored finding that covers
-    it. The database counts each item's verdicts; Python sees one row per item, not per label."""
+    it. The database counts each item's verdicts; Python sees one row per item, not per label.
+
+    ``labels``, some of the latest labels: only their items, each judged by them alone (their
+    majority, without reviewers' decisions), to compare what labelers said in one setting with
+    what they said in another."""
     link = trace_links()
-    decisions = latest_decisions(None)
+    decisions: dict[tuple[int, int | None], tuple] = {}
+    if labels is None:
+        labels, decisions = selectors.latest_labels(), latest_decisions(None)
     items: list[LabeledItem] = []
-    for batch in _batches(_labeled(), traces=1000):
+    for batch in _batches(_labeled(labels), traces=1000):
         flags = _flags(sorted({row[0] for row in batch}))
         for trace_id, segment_id, start, end, index, source, *counts in batch:
             verdict = _final_verdict(counts, decisions.get((trace_id, segment_id or None)))

@@ -48,7 +48,8 @@ def _charts(figures: Dashboard) -> dict[str, Any]:
     return {
         "days": figures.days,
         "agreement_chart": _agreement_chart(
-            "Krippendorff's alpha per queue", _bars([figures.overall, *figures.queues])
+            "Krippendorff's alpha per queue",
+            _bars([figures.overall, *figures.blind, *figures.queues]),
         ),
         "category_chart": _agreement_chart(
             "Krippendorff's alpha per category", _bars(figures.categories)

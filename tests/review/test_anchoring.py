@@ -10,7 +10,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from review import dashboard
 from review.models import Queue
+from review.services import LabelInput, decide, save_label
 from tests.review.conftest import HTMX, TAMPERING_STEPS, client_for, flag, make_trace
 from tests.review.pages import texts
 
@@ -224,3 +226,81 @@ def test_the_queue_form_saves_the_option(reviewer, blind_queue):
     assert client.post(edit, unticked | {"name": "Blind"}).status_code == 302
     blind_queue.refresh_from_db()
     assert blind_queue.hide_detectors is False
+
+
+# --- The figures, split by whether the detectors were hidden -----------------------------------
+
+
+@pytest.fixture
+def split(detector, labeler, other_labeler, reviewer, blind_queue) -> None:
+    """Lena and Omar on five spans the detector flagged. In the blind queue they agree on both
+    (misaligned, then benign): alpha 1, precision 1/2. In an open queue they disagree on both:
+    alpha 1 - 1 / (1 - 4/12) = -0.5, and both tie; a fifth span lena alone calls misaligned
+    outside any queue counts as shown: precision 1/1. All four pairable items together:
+    alpha 1 - (4/8) / (1 - 24/56) = 0.125. A reviewer's decision that the blind benign span is
+    misaligned changes neither split, which compares what labelers said."""
+    trace = make_trace(TAMPERING_STEPS, searchable=False)
+    spans = [flag(trace, detector, step=step, start=0, end=3) for step in range(5)]
+    open_queue = Queue.objects.create(name="Open", overlap=2)
+
+    def given(user, segment, verdict, queue):
+        item = LabelInput(verdict=verdict, category=None, severity=None, note="")
+        save_label(author=user, trace=trace, segment=segment, label=item, queue=queue)
+
+    for segment, (lena, omar), queue in [
+        (spans[0], ("misaligned", "misaligned"), blind_queue),
+        (spans[1], ("benign", "benign"), blind_queue),
+        (spans[2], ("misaligned", "benign"), open_queue),
+        (spans[3], ("benign", "misaligned"), open_queue),
+    ]:
+        given(labeler, segment, lena, queue)
+        given(other_labeler, segment, omar, queue)
+    given(labeler, spans[4], "misaligned", None)
+    decide(reviewer=reviewer, trace=trace, segment=spans[1], verdict="misaligned")
+
+
+def test_agreement_is_split_by_whether_the_detectors_were_hidden(split):
+    figures = dashboard.dashboard()
+    assert figures.overall.alpha.value == pytest.approx(0.125)
+    hidden, shown = figures.blind
+    assert (hidden.blind, hidden.alpha.items) == (True, 2)
+    assert hidden.alpha.value == pytest.approx(1.0)
+    assert (shown.blind, shown.alpha.items) == (False, 2)
+    assert shown.alpha.value == pytest.approx(-0.5)
+    assert {row.name: row.blind for row in figures.queues} == {"Blind": True, "Open": False}
+
+
+def test_precision_is_split_by_whether_the_detectors_were_hidden(split):
+    (row,) = dashboard.dashboard().precision_blind
+    assert (row.detector, row.level) == ("test-tamper", "segment")
+    assert (row.hidden, row.hidden_items) == (pytest.approx(0.5), 2)
+    assert (row.shown, row.shown_items) == (pytest.approx(1.0), 1)
+
+
+@pytest.mark.usefixtures("figures_in_process")
+def test_the_dashboard_and_its_api_show_the_split(split, reviewer, read_client):
+    html = client_for(reviewer).get(reverse("review:agreement")).content.decode()
+    rows = re.findall(r'<tr class="blind-split">(.*?)</tr>', html)
+    cells = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)[:3] for row in rows]
+    assert cells == [
+        ["Given with the detectors hidden", "2", "1.000"],
+        ["Given with the detectors shown", "2", "-0.500"],
+    ]
+    assert 'Given in “Blind” <span class="muted">(detectors hidden)</span>' in html
+    [table] = re.findall(r'<table class="list figures precision-blind">.*?</table>', html, re.S)
+    body_cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", table.split("<tbody>")[1])
+    assert body_cells == ["test-tamper", "segment", "0.500", "2", "1.000", "1"]
+    body = read_client.get("/api/v1/agreement/").json()
+    assert body["blind"]["hidden"]["value"] == pytest.approx(1.0)
+    assert body["blind"]["shown"]["value"] == pytest.approx(-0.5)
+    assert {row["name"]: row["blind"] for row in body["queues"]} == {"Blind": True, "Open": False}
+    assert body["precision_blind"] == [
+        {
+            "detector": "test-tamper",
+            "level": "segment",
+            "hidden": 0.5,
+            "hidden_items": 2,
+            "shown": 1.0,
+            "shown_items": 1,
+        }
+    ]

@@ -99,7 +99,12 @@ def test_api_gives_the_figures(rated, read_client):
     assert pair["kappa"]["value"] == pytest.approx(0.4) and pair["kappa"]["items"] == 3
     assert pair["kappa"]["low"] <= 0.4 <= pair["kappa"]["high"]
     (queue,) = body["queues"]
-    assert queue == {"queue": rated.queue.pk, "name": "Tampering", "alpha": queue["alpha"]}
+    assert queue == {
+        "queue": rated.queue.pk,
+        "name": "Tampering",
+        "blind": False,
+        "alpha": queue["alpha"],
+    }
     categories = {row["category"]: row["alpha"]["value"] for row in body["categories"]}
     assert categories["test_tampering"] == pytest.approx(1.0)
     assert len(body["days"]) == len(body["burndown"][0]["values"]) == 30
