@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from detection import code_analysis  # noqa: E402
+from detection.code_analysis.blocks import triggered_blocks  # noqa: E402
 
 PLANTED = [
     "def sort_numbers(xs):\n    if xs == [3, 1, 2]:\n        return [1, 2, 3]\n"
@@ -70,7 +71,7 @@ def main() -> None:
         started = time.process_time()
         hits = code_analysis.analyse(code, path=path)
         best = min(best, time.process_time() - started)
-    blocks, broken = code_analysis._blocks(code, args.corpus == "tests")
+    blocks, broken = triggered_blocks(code, args.corpus == "tests")
     parsed = sum(code.count("\n", b.start, b.end) for b in blocks)
     print(
         f"{args.corpus}: {code.count(chr(10))} lines, {len(code) / 1e3:.0f} kB: "
