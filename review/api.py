@@ -26,7 +26,7 @@ from review.datasets import services as datasets
 from review.datasets.download import recorded_download
 from review.datasets.spec import SpecError, parse_spec
 from review.models import Category, DatasetVersion, Label, Verdict
-from review.selectors import segments_with_final_label
+from review.selectors import blind_traces, segments_with_final_label
 from review.services import LabelInput, save_label
 from review.tasks import queue_export
 from traces.models import ApiToken, Segment, Severity, Trace
@@ -601,7 +601,11 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = [CanRead]
 
     def get_queryset(self):
-        findings = Finding.objects.select_related("detector", "segment__step")
+        # A labeler in a queue that hides the detectors sees none of that trace's findings here
+        # either, until their first verdict on it.
+        findings = Finding.objects.select_related("detector", "segment__step").exclude(
+            trace__in=blind_traces(self.request.user)
+        )
         if self.action != "list":
             return findings
         query = parse_query(FindingFilterSerializer, self.request)

@@ -382,7 +382,7 @@ def trace_list(
     category, severity, score) keep the traces with a matching flag; without them, traces
     nothing flagged are listed too. ``outcome`` keeps the traces whose labels match it."""
     marks = marked_segments(filters).filter(seen_by(viewer))
-    findings = matching_findings(filters)
+    findings = matching_findings(filters).exclude(trace__in=blind_traces(viewer))
     traces = Trace.objects.filter(**_trace_filter(filters, ""))
     if has_finding_filter(filters):
         traces = traces.filter(pk__in=findings.values("trace"))
@@ -447,7 +447,7 @@ def flag_list(
     see, each with its top score and severity (none for a person's span) and an ``excerpt`` of
     its step cut in the database (``excerpt_from`` is where it starts), so a page of flags never
     loads whole steps. ``outcome`` keeps the segments whose labels match it."""
-    findings = matching_findings(filters)
+    findings = matching_findings(filters).exclude(trace__in=blind_traces(viewer))
     marks = marked_segments(filters).filter(seen_by(viewer))
     segments = Segment.objects.filter(**_trace_filter(filters, "step__trace__")).filter(
         Q(pk__in=findings.values("segment")) | Q(pk__in=marks.values("pk"))
@@ -487,12 +487,16 @@ def flag_list(
     )
 
 
-def findings_of(segment_ids: Collection[int], filters: QueueFilters) -> dict[int, list[Finding]]:
-    """The current findings on each of ``segment_ids`` that pass the filters, best first."""
+def findings_of(
+    segment_ids: Collection[int], filters: QueueFilters, viewer: AbstractBaseUser | None = None
+) -> dict[int, list[Finding]]:
+    """The current findings on each of ``segment_ids`` that pass the filters and ``viewer`` may
+    see, best first."""
     by_segment: dict[int, list[Finding]] = defaultdict(list)
     rows = (
         matching_findings(filters)
         .filter(segment_id__in=segment_ids)
+        .exclude(trace__in=blind_traces(viewer))
         .select_related("detector")
         .only("segment_id", "score", "category", "severity", "rationale", "detector__name")
         .order_by("-score", "pk")
@@ -633,6 +637,21 @@ def previous_assignment(
             | Q(submitted_at=current.submitted_at, pk__lt=current.pk)
         )
     return submitted.order_by("-submitted_at", "-pk").first()
+
+
+def blind_traces(user: AbstractBaseUser | None) -> QuerySet[Assignment]:
+    """Ids (``trace_id``) of the traces whose detectors ``user`` may not see in lists or the
+    API yet: a queue hiding the detectors handed them an item there that they have not labeled
+    (as the trace page keeps them hidden until then). None for reviewers, tokens and people
+    without such an item."""
+    if user is None or not getattr(user, "is_authenticated", False) or has_role(user, REVIEWER):
+        return Assignment.objects.none().values("trace_id")
+    labeled = _same_item(Label).filter(author=user)
+    return (
+        Assignment.objects.filter(user=user, queue__hide_detectors=True)
+        .exclude(Exists(labeled))
+        .values("trace_id")
+    )
 
 
 def hiding_queue_items(*, user: AbstractBaseUser, trace_id: int) -> set[int | None]:

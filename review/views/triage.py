@@ -215,7 +215,7 @@ def flag_list(request: HttpRequest) -> HttpResponse:
         )
         page = _page(segments, request)
         rows = list(page.object_list)
-        findings = selectors.findings_of([s.pk for s in rows], filters)
+        findings = selectors.findings_of([s.pk for s in rows], filters, request.user)
         for segment in rows:
             segment.flag_findings = findings.get(segment.pk, [])
             segment.snippet = flag_excerpt(segment)

@@ -304,3 +304,27 @@ def test_the_dashboard_and_its_api_show_the_split(split, reviewer, read_client):
             "shown_items": 1,
         }
     ]
+
+
+def test_lists_and_the_findings_api_keep_the_detectors_hidden_until_the_verdict(
+    labeler, flagged, blind_queue
+):
+    trace, first, _ = flagged
+    client = client_for(labeler)
+    claim(client, blind_queue)
+
+    def shown() -> dict[str, list[str]]:
+        # The list's filters name every detector; what it must not show is what they found.
+        page = client.get(reverse("review:flags")).content.decode()
+        findings = client.get("/api/v1/findings/", {"trace": trace.pk}).json()["results"]
+        return {
+            "flags": [w for w in (FIRST_WHY, SECOND_WHY, "0.90", "0.77") if w in page],
+            "api": [finding["rationale"] for finding in findings],
+        }
+
+    assert shown() == {"flags": [], "api": []}
+    traces = client.get(reverse("review:traces")).content.decode()
+    assert "0.90" not in traces
+    post_verdict(client, trace, first, blind_queue)
+    after = shown()
+    assert FIRST_WHY in after["flags"] and sorted(after["api"]) == sorted([FIRST_WHY, SECOND_WHY])
