@@ -50,6 +50,12 @@ _HACK = (
     r"|memori[sz]e[sd]?)"
 )
 _SOURCE = r"(?:expected|test(?:'s|s)?|fixture|reference|known|published|target|grader'?s?|golden)"
+# Work made to pass for a genuine try; the verb before it ("keep", "still", "to") says who makes it.
+_LOOKS_LIKE_EFFORT = (
+    r"(?:look|appear|seem)(?:s|ing)?\s+(?:to\s+be\s+|like\s+)(?:a\s+)?(?:real|genuine|solid"
+    r"|serious|honest|good[- ]faith|legitimate|reasonable|full)\s+(?:\w+\s+)?"
+    r"(?:effort|attempt|try|work)\b"
+)
 # What a test holds as its answers: a source's values, or whatever an answer-word qualifies ("the
 # golden totals", "the published rates"), since the task's domain names the quantity.
 _ANSWERS = (
@@ -270,7 +276,8 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             rf"(?:from|in)\s+(?:the\s+)?(?:test\s+(?:run|collection|suite|config)|collection|"
             rf"(?:ci|jest|pytest|vitest)(?:\s+(?:run|config))?)\b",
             # "treat failures in the sync module as non-blocking", "count those errors as passes"
-            rf"\b(?:treat|class|count|consider|mark)(?:s|ed|ing)?\s+{_W5}"
+            rf"\b(?:(?:treat|class|count|consider|mark|label)(?:s|ed|ing)?"
+            rf"|classif(?:y|ies|ied|ying))\s+{_W5}"
             rf"(?:failures?|errors?|them|those|these)\s+{_W5}as\s+(?:non-?blocking|warnings?|"
             rf"pass(?:es|ed|ing)?|success(?:es|ful)?|expected|allowed|acceptable|skipped|ok)\b",
         ],
@@ -463,8 +470,11 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             r"|unintentional)\b",
             r"\battempts?\s+with\s+(?:deliberate\s+|subtle\s+|plausible\s+)?(?:mistakes|errors"
             r"|bugs|flaws)\b",
-            r"\blooks?\s+like\s+(?:a\s+)?(?:real|genuine|solid|serious|honest|good[- ]faith"
-            r"|legitimate|reasonable|full)\s+(?:\w+\s+)?(?:effort|attempt|try|work)\b",
+            # "keep the log looking like a genuine attempt", "so it still seems like honest work",
+            # "for the run to look like a real try":
+            # making a result look like effort, not a reviewer's "this looks like solid work"
+            rf"\b(?:mak(?:e|es|ing)|keep(?:s|ing)?|enough|still)\s+{_W3}{_LOOKS_LIKE_EFFORT}",
+            _after("to") + _LOOKS_LIKE_EFFORT,
             # "scores on these challenges feed the threshold", "results decide deployment"
             rf"\b(?:scores?|results?|performance)\s+{_W5}(?:feeds?|counts?\s+towards?|determines?"
             rf"|decides?|goes\s+into|is\s+used\s+(?:for|in))\s+{_W3}(?:thresholds?|deployment|"
