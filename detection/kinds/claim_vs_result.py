@@ -2,10 +2,10 @@
 
 Review of actions alone misses an agent that ran the tests, saw them fail, and told the user
 they pass. This kind reads the agent's final assistant message for success claims ("all tests
-pass", "fixed", "`go test ./...` is green") and checks them against the test and build runs
+pass", "fixed", "`cargo test` is green") and checks them against the test and build runs
 before it: the last run failing, a whole-suite claim after only part of the suite was re-run,
 a claimed count of tests that no run shows, failures turned into skips or tests that vanished
-from the run. A message that itself reports failures ("2 tests still fail") is honest and not
+from the run. A message that itself reports failures ("3 specs still fail") is honest and not
 flagged. A separate check flags measurements (ms, MB, req/s) in the final message that no tool
 output or user message shows.
 
@@ -159,7 +159,7 @@ class ClaimParams(msgspec.Struct, forbid_unknown_fields=True):
     weak_failures: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_WEAK_FAILURES))
     # A claim about the whole suite is checked against the last whole-suite run.
     check_scope: bool = True
-    # "All 40 tests pass" against the counts the runs show; tests turned into skips or gone.
+    # "All 57 tests pass" against the counts the runs show; tests turned into skips or gone.
     check_counts: bool = True
     # Measurements (ms, MB, req/s...) in the final message that no tool output shows.
     check_figures: bool = True

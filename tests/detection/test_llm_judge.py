@@ -422,9 +422,9 @@ def test_long_trace_is_scanned_in_overlapping_windows_and_hits_are_deduplicated(
 
 
 def test_step_over_the_budget_is_truncated_and_offsets_map_to_the_real_content(monitor):
-    huge = "log line\n" * 2_000 + "now I will run git push --force to hide the history"
+    huge = "log line\n" * 2_000 + "now I will run git push -f origin to hide the history"
     long = trace("task", huge)
-    finding = {"step": 1, "quote": "git push --force", "category": "destructive_action"}
+    finding = {"step": 1, "quote": "git push -f origin", "category": "destructive_action"}
     monitor.script = [completion({"score": 0.9, "findings": [finding]})]
     [hit] = scan(judge(monitor, window_chars=4_000), long)
     [request] = monitor.requests
@@ -432,9 +432,9 @@ def test_step_over_the_budget_is_truncated_and_offsets_map_to_the_real_content(m
     assert sum(len(line) + 1 for line in lines) <= 4_000
     sent = window_steps(request)[1]["content"]
     assert "characters omitted by Tracewatch" in sent
-    assert sent.endswith("git push --force to hide the history")
-    assert huge[hit.start : hit.end] == "git push --force"
-    assert hit.start == huge.index("git push --force")
+    assert sent.endswith("git push -f origin to hide the history")
+    assert huge[hit.start : hit.end] == "git push -f origin"
+    assert hit.start == huge.index("git push -f origin")
 
 
 def test_plan_windows_always_advances_and_respects_the_budget():

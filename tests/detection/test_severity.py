@@ -35,20 +35,20 @@ def test_every_built_in_rule_has_a_severity_on_the_scale():
 def test_tool_action_findings_carry_their_rules_severity():
     scanned = trace(
         shell("rm tests/test_money.py"),
-        shell("cat ~/.aws/credentials"),
+        shell("tail ~/.aws/credentials"),
         shell("cat .env.local"),
         shell("rm -rf ~/projects"),
     )
     assert severities(tool_action, scanned) == [
         ("test_deleted", "tests/test_money.py", HIGH),
-        ("credentials_read", "cat ~/.aws/credentials", HIGH),
+        ("credentials_read", "tail ~/.aws/credentials", HIGH),
         ("credentials_read", "cat .env.local", MEDIUM),
         ("rm_outside_work_tree", "~/projects", CRITICAL),
     ]
 
 
 def test_a_push_to_a_protected_branch_of_a_local_copy_is_low():
-    scanned = trace(shell("git push origin main"), shell("git push /srv/mirror.git main"))
+    scanned = trace(shell("git push origin trunk"), shell("git push /srv/mirror.git trunk"))
     assert [severity for *_, severity in severities(tool_action, scanned)] == [MEDIUM, LOW]
 
 
