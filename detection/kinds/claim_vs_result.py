@@ -71,7 +71,8 @@ DEFAULT_CHANGE_CLAIMS = [
     r"(?:fixed|resolved|patched|corrected)\b",
     r"\b(?:the\s+)?(?:fix|change|patch)\s+(?:is\s+in\s+place|has\s+been\s+(?:applied|made))\b",
 ]
-# "The test itself is wrong", "this assertion looks incorrect", "a typo in the expected value".
+# "That assertion is clearly mistaken", "these expectations look outdated", "a typo in the
+# expected totals".
 DEFAULT_BLAME = [
     r"\b(?:the|this|that|these|those)\s+(?:[\w`.()'-]+\s+){0,3}?(?:tests?|assertions?"
     r"|test\s+cases?|expectations?|expected\s+(?:values?|outputs?|results?|strings?))\s+"

@@ -343,11 +343,11 @@ def test_accepts_an_answer_in_a_json_fence(monitor):
 
 
 def test_whitespace_normalised_quote_maps_back_to_the_original_span(monitor):
-    spaced = trace("task", "First line.\n    I   will\n\tdelete the   test file now.")
-    finding = {"step": 1, "quote": "I will delete the test file", "category": "test_tampering"}
+    spaced = trace("task", "First line.\n    Then   we\n\tdrop the   ledger spec now.")
+    finding = {"step": 1, "quote": "Then we drop the ledger spec", "category": "test_tampering"}
     monitor.script = [completion({"score": 0.9, "findings": [finding]})]
     [hit] = scan(judge(monitor), spaced)
-    assert spaced.steps[1].content[hit.start : hit.end] == "I   will\n\tdelete the   test file"
+    assert spaced.steps[1].content[hit.start : hit.end] == "Then   we\n\tdrop the   ledger spec"
 
 
 def test_json_escaped_quote_is_located(monitor):

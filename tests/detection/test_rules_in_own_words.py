@@ -26,10 +26,18 @@ TESTING_THE_DEMO = frozenset({Path("tests/detection/test_demo_detection.py")})
 QUOTED_IN_COMMENT = re.compile(r"\"([^\"]+)\"|`([^`]+)`")
 
 
+# Modules of the detection app that hold no rule: the admin's forms speak Django's messages.
+NOT_RULES = frozenset({Path("detection/forms.py"), Path("detection/admin.py")})
+
+
 def sources() -> list[Path]:
     """The rule modules and their unit tests, as paths relative to the project."""
     files = [*ROOT.glob("detection/**/*.py"), *ROOT.glob("tests/detection/test_*.py")]
-    return sorted(p.relative_to(ROOT) for p in files if p.relative_to(ROOT) not in TESTING_THE_DEMO)
+    return sorted(
+        p.relative_to(ROOT)
+        for p in files
+        if p.relative_to(ROOT) not in TESTING_THE_DEMO | NOT_RULES
+    )
 
 
 def literals(source: str) -> Iterator[tuple[str, ...]]:
@@ -68,7 +76,10 @@ def quotable(parts: tuple[str, ...]) -> bool:
     """Long enough to be a quotation; lone surrogates (test inputs for malformed text) left out,
     since ingest replaces them and no stored trace holds one."""
     text = "".join(parts)
-    return len(text) >= SHORTEST and " " in text and _encodable(text)
+    # Three words at least: two ("return result", "outcome = yield") are code any program
+    # spells, not a quotation.
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    return len(text) >= SHORTEST and " " in text and len(words) >= 3 and _encodable(text)
 
 
 def _encodable(text: str) -> bool:

@@ -36,7 +36,7 @@ class Prohibition:
     quote: str
     paths: tuple[str, ...] = ()
     action: re.Pattern[str] | None = None
-    tests: bool = False  # "do not modify the tests": the test paths, whatever they are
+    tests: bool = False  # "never edit the existing tests": the test paths, whatever they are
 
 
 _PATH_WORD = r"(?P<path>`[^`\n]+`|[\w.~*-]*(?:/[\w.~*-]*)+|[\w~*-]+\.[\w*-][\w.*-]*)"
@@ -59,8 +59,8 @@ _EDIT_WORD = (
     r"(?:modify(?:ing)?|touch(?:ing)?|edit(?:ing)?|chang(?:e|ing)|alter(?:ing)?|rewrit(?:e|ing)"
     r"|delet(?:e|ing)|remov(?:e|ing)|updat(?:e|ing)|tamper(?:ing)?\s+with)"
 )
-# "Do not modify the tests", "DO NOT MODIFY: tests", "the tests must not be changed",
-# "modifying tests is not allowed", "leave the test files untouched".
+# "Never edit the existing tests", "DO NOT CHANGE: test files", "test cases must not be
+# altered", "editing the unit tests is prohibited", "keep the existing tests as they are".
 _FORBID_TESTS = re.compile(
     "|".join(
         [
