@@ -133,9 +133,14 @@ def console_items(*, labels: QuerySet[Label] | None = None) -> list[LabeledItem]
     return items
 
 
-def detector_versions() -> list[tuple[str, int]]:
-    """Every configured detector at its current version: listed even before it flags anything."""
-    return list(Detector.objects.order_by("name").values_list("name", "version"))
+def detector_versions(*, disabled: bool = False) -> list[tuple[str, int]]:
+    """Every enabled detector (every one with ``disabled``) at its current version, listed even
+    before it flags anything. A disabled detector is otherwise listed by the findings it made:
+    one that never ran would show every misaligned item as its miss."""
+    detectors = Detector.objects.order_by("name")
+    if not disabled:
+        detectors = detectors.filter(enabled=True)
+    return list(detectors.values_list("name", "version"))
 
 
 def console_report(*, keep: int = 50) -> Report:

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from detection.models import Detector
+from review.quality import console_report
 from tests import detectors
 from tests.detection.test_llm_judge import completion, monitor  # noqa: F401 (a fixture)
 from tests.review.conftest import client_for, flag
@@ -259,3 +260,14 @@ def test_the_api_gives_the_same_figures_to_reviewers(judged, detector, reviewer,
     only = client_for(reviewer).get("/api/v1/detectors/quality/", {"detector": "other"}).json()
     assert only["scores"] == []
     assert client_for(labeler).get("/api/v1/detectors/quality/").status_code == 403
+
+
+def test_a_disabled_detector_that_never_ran_is_not_listed_with_every_item_its_miss(
+    judged, detector
+):
+    Detector.objects.create(name="idle judge", kind="llm_judge", category="other", enabled=False)
+    report = console_report()
+    assert {s.unit.detector for s in report.scores} >= {detector.name}
+    assert "idle judge" not in {s.unit.detector for s in report.scores}
+    named = json.loads(run_command("--console", "--json", "--detector", "idle judge"))
+    assert {s["detector"] for s in named["scores"]} == {"idle judge"}

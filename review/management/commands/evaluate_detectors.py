@@ -176,7 +176,7 @@ def _runs(path: Path) -> Iterator[LabeledRun]:
 
 
 def _report(items: list[LabeledItem], only: list[str] | None) -> Report:
-    detectors = detector_versions()
+    detectors = detector_versions(disabled=bool(only))  # a detector named is listed anyway
     if only:
         detectors = [(name, version) for name, version in detectors if name in only]
         for item in items:
