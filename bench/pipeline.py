@@ -68,9 +68,9 @@ def instrument_worker(directory: Path) -> None:
 
         run_detector = services.run_detector
 
-        def timed_run(detector: Any, trace: Any) -> Any:
+        def timed_run(detector: Any, *args: Any, **kwargs: Any) -> Any:
             cpu = time.process_time()
-            outcome = run_detector(detector, trace)
+            outcome = run_detector(detector, *args, **kwargs)
             figures = kinds.setdefault(detector.kind, [0, 0.0])
             figures[0] += 1
             figures[1] += time.process_time() - cpu
