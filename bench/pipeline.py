@@ -222,6 +222,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tw-pipeline-") as directory:
         stats = Path(directory)
         profile = stats / "worker.prof" if args.profile else None
+        load = os.getloadavg()[0]
         workers = start_workers(args.workers, stats, profile)
         try:
             before = {name: server_cpu(pid) for name, pid in servers.items()}
@@ -243,6 +244,7 @@ def main() -> None:
         report(
             args,
             enabled=enabled,
+            load=load,
             steps=steps,
             megabytes=megabytes,
             stored=stored,
@@ -265,7 +267,8 @@ def report(args: argparse.Namespace, **run: Any) -> None:
     print(
         f"{args.traces:,} traces, {run['steps']:,} steps, {run['megabytes']:.1f} MB in bulk "
         f"requests of {args.per_request}; {args.workers} workers (solo pool), no beat; "
-        f"detectors: {', '.join(run['enabled'])}; load average before: {os.getloadavg()[0]:.2f}"
+        f"detectors: {', '.join(run['enabled'])}; load average before: {run['load']:.2f}, "
+        f"after: {os.getloadavg()[0]:.2f}"
     )
     print(f"{'stored':>10}: {stored:7.2f} s  {args.traces / stored:6,.0f} traces/s")
     print(f"{'':>10}  ({run['detected_then']:,} traces scanned by then)")
