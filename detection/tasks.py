@@ -58,9 +58,10 @@ def enqueue_detection(trace_ids: list[int]) -> int:
 )
 def detect_traces(trace_ids: list[int]) -> int:
     """Run the enabled detectors on each trace; returns how many were scanned."""
+    built = services.BuiltDetectors()
     for done, trace_id in enumerate(trace_ids):
         try:
-            services.detect_trace(trace_id=trace_id)
+            services.detect_trace(trace_id=trace_id, built=built)
         except SoftTimeLimitExceeded:
             services.mark_failed(trace_id, "detection took longer than its time limit")
             enqueue_detection(trace_ids[done + 1 :])
@@ -78,8 +79,9 @@ def rescan_batch(detector_id: int, trace_ids: list[int]) -> int:
     detector = Detector.objects.filter(pk=detector_id).first()
     if detector is None:
         return 0
+    built = services.BuiltDetectors()
     for trace_id in trace_ids:
-        services.detect_trace(trace_id=trace_id, detectors=[detector])
+        services.detect_trace(trace_id=trace_id, detectors=[detector], built=built)
     return len(trace_ids)
 
 

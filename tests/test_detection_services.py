@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.celery import app as celery_app
@@ -196,6 +198,47 @@ def test_saving_a_new_detector_scans_the_stored_traces(ingest, django_capture_on
     with django_capture_on_commit_callbacks(execute=True):
         services.save_detector(detector, changed=[])
     assert Finding.objects.filter(trace_id=trace_id).count() == 2
+
+
+def test_a_batch_builds_each_detector_once_and_a_changed_one_again(ingest, monkeypatch):
+    ids = [ingest(cheating_trace() | {"external_id": f"t{i}"}) for i in range(3)]
+    detector = make_detector()
+    make_detector("grader", params={"word": "grader"})
+    built: list[str] = []
+    real = services.build_detector
+
+    def counting(configured: Detector):
+        built.append(configured.name)
+        return real(configured)
+
+    monkeypatch.setattr(services, "build_detector", counting)
+    assert tasks.detect_traces(ids) == 3
+    assert sorted(built) == ["cheating", "grader"]
+    assert Finding.objects.filter(detector__name="grader").count() == 3
+
+    batch = services.BuiltDetectors()
+    services.detect_trace(trace_id=ids[0], built=batch)
+    detector.params = {"word": "Easier"}
+    services.save_detector(detector, changed=["params"])
+    services.detect_trace(trace_id=ids[1], built=batch)
+    assert sorted(built[2:]) == ["cheating", "cheating", "grader"]
+    assert Finding.objects.filter(detector=detector, detector_version=2).count() == 1
+
+
+def test_storing_a_scan_takes_as_many_statements_for_four_detectors_as_for_one(ingest):
+    trace_id = ingest(cheating_trace())
+    make_detector(params={"word": "absent"})
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            services.detect_trace(trace_id=trace_id, built=services.BuiltDetectors())
+        return len(queries)
+
+    one = statements()
+    for name in ("second", "third", "fourth"):
+        make_detector(name, params={"word": "absent"})
+    assert statements() == one
+    assert DetectionRun.objects.filter(trace_id=trace_id, state="done").count() == 4
 
 
 def test_run_detectors_command_backfills_and_reports(ingest):

@@ -340,7 +340,7 @@ class ClaimVsResultKind(DetectorKind):
 
     def scan(self, trace: ScanTrace) -> list[Hit]:
         steps = list(self.steps(trace))
-        reading = TraceReading(trace)
+        reading = TraceReading.of(trace)
         hits = self._blame_hits(steps, reading) if len(self.blame) else []
         final = next((s for s in reversed(steps) if s.kind == "assistant"), None)
         if final is None or not final.content.strip():

@@ -41,7 +41,7 @@ from detection.kinds.tool_action.rules import (
     RuleMatch,
     only_local,
 )
-from detection.reading import ToolCall, inside, locate
+from detection.reading import ToolCall, TraceReading, inside, locate
 from detection.regexset import RegexSet
 from traces.schema import DocumentError
 
@@ -208,6 +208,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
 
     def scan(self, trace: ScanTrace) -> list[Hit]:
         context = CallContext(trace, self.p.work_tree)
+        reading = TraceReading.of(trace)
         wanted = self.step_kinds or {"tool_call"}
         hits: list[Hit] = []
         for step in trace.steps:
@@ -216,7 +217,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
                 continue
             if step.kind != "tool_call" or step.kind not in wanted:
                 continue
-            call = ToolCall.read(step)
+            call = reading.call(step)
             context.files.note(call)
             found: dict[str, list[RuleMatch]] = {}
             for name, finding in self._findings(call, context):

@@ -77,8 +77,9 @@ class Command(BaseCommand):
         ids = list(traces.values_list("pk", flat=True))
         states: dict[str, int] = {}
         disable = not sys.stderr.isatty() or options["verbosity"] == 0
+        built = services.BuiltDetectors()
         for trace_id in tqdm(ids, unit="trace", disable=disable):
-            state = services.detect_trace(trace_id=trace_id, detectors=detectors)
+            state = services.detect_trace(trace_id=trace_id, detectors=detectors, built=built)
             if state is not None:
                 states[state] = states.get(state, 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "nothing"
