@@ -20,9 +20,9 @@ def test_a_trace_object_keeps_its_reading_until_another_trace_is_read():
 
 def test_the_pack_reads_each_tool_call_once(monkeypatch):
     scanned = trace(
-        *run("pytest -q tests/test_totals.py", "1 failed, 3 passed"),
+        *run("pytest -q tests/test_invoice_sums.py", "1 failed, 3 passed"),
         call("write_file", path="src/totals.py", content="def total(xs):\n    return sum(xs)\n"),
-        *run("pytest -q tests/test_totals.py", "4 passed"),
+        *run("pytest -q tests/test_invoice_sums.py", "4 passed"),
         assistant("Fixed the totals; all 4 tests pass."),
     )
     reads = []
