@@ -367,17 +367,14 @@ class ClaimVsResultKind(DetectorKind):
         if not claims:
             return []
         files = AgentFiles()
-        changed: list[str] = []
         for step in trace.steps[: final.index]:
             if step.kind != "tool_call":
                 continue
             call = reading.call(step)
             files.note(call)
             written = [e.path for e in call.edits] + [p for c in call.shell for p in c.writes]
-            changed += [path for path in written if path and not files.made(path)]
             # A file the agent made is a change too, unless it looks like a scratch script.
-            changed += [path for path in written if files.made(path) and not _scratch(path)]
-            if changed:
+            if any(path and not (files.made(path) and _scratch(path)) for path in written):
                 return []
             # A call that may change things in ways not read here (a Python tool, a deletion, a
             # tool of the agent's own world such as "repair") leaves the claim unjudged.
