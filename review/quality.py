@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import tarfile
+from argparse import ArgumentParser
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -242,6 +243,17 @@ def row_items(rows: Iterable[dict[str, Any]]) -> list[LabeledItem]:
             LabeledItem(level, ref, verdict, flags, row.get("source") or "", row.get("category"))
         )
     return items
+
+
+def add_dataset_arguments(parser: ArgumentParser) -> None:
+    """A command's ``--dataset NAME [--dataset-version N]``, read with ``finished_version``."""
+    parser.add_argument("--dataset", metavar="NAME", help="A dataset exported in the console.")
+    parser.add_argument(
+        "--dataset-version",
+        type=int,
+        metavar="N",
+        help="Which version of it (the newest by default).",
+    )
 
 
 def finished_version(name: str, number: int | None) -> DatasetVersion | None:

@@ -21,6 +21,7 @@ from detection.models import Detector
 from detection.services import build_detector
 from review.quality import (
     UnreadableExport,
+    add_dataset_arguments,
     console_items,
     detector_versions,
     export_rows,
@@ -61,13 +62,7 @@ class Command(BaseCommand):
             type=Path,
             help="A labeled JSONL file (.jsonl, .gz, .zst), or a dataset export file.",
         )
-        parser.add_argument("--dataset", metavar="NAME", help="A dataset exported in the console.")
-        parser.add_argument(
-            "--dataset-version",
-            type=int,
-            metavar="N",
-            help="Which version of it (the newest by default).",
-        )
+        add_dataset_arguments(parser)
         parser.add_argument(
             "--console", action="store_true", help="The console's final labels, as they stand."
         )

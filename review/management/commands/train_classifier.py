@@ -9,7 +9,7 @@ from tqdm import tqdm
 from detection.classifiers import classifier_promote
 from detection.learning import EmbeddingsUnavailable, TrainingError, TrainingParams, format_metrics
 from review.models import DatasetVersion
-from review.quality import finished_version
+from review.quality import add_dataset_arguments, finished_version
 from review.training import (
     TrainingInputError,
     classifier_train,
@@ -32,13 +32,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "path", nargs="?", type=Path, help="A labeled JSONL file (.jsonl, .gz, .zst) or folder."
         )
-        parser.add_argument("--dataset", metavar="NAME", help="A dataset exported in the console.")
-        parser.add_argument(
-            "--dataset-version",
-            type=int,
-            metavar="N",
-            help="Which version (the newest by default).",
-        )
+        add_dataset_arguments(parser)
         parser.add_argument(
             "--name", default="classifier", help="The model's name (default classifier)."
         )
