@@ -415,6 +415,8 @@ def test_phrase_expression_escapes_and_bounds_words():
             "used",
         ),
         ([{"name": "a", "phrases": ["  "]}], "rules[0].phrases[0]", "is empty"),
+        ([{"name": "a", "regexes": ["x"], "unless": ["("]}], "rules[0].unless[0]", "compile"),
+        ([{"name": "a", "regexes": ["x"], "unless": ["y?"]}], "rules[0].unless[0]", "empty"),
         ([{"name": "a", "regexes": ["x"], "score": 2}], "rules[0].score", "<= 1.0"),
         ([{"name": "a", "regexes": ["x"], "colour": "red"}], "rules[0].colour", "unknown field"),
         ([{"regexes": ["x"]}], "rules[0].name", "required"),
