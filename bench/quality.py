@@ -1,6 +1,6 @@
 """Detection quality on the development corpus of real agent runs, leave-one-source-out.
 
-    ./tw bench quality [--corpus DIR] [--rules N]
+    ./tw bench quality [--corpus DIR] [--rules N] [--by-source]
 
 Reads the labeled runs that ``bench/corpus/build.py`` wrote (``var/corpus/*.jsonl.gz``), runs the
 offline default detectors (each kind's default configuration, as a new install seeds it; the LLM
@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,17 +88,42 @@ def row(source: str, counts: list[Counter]) -> str:
     return f"{source:<30} {positives + negatives:>5} {positives:>4} {negatives:>4}{cells}"
 
 
+def trace_counts(report: Report, unit: Unit) -> Counter:
+    score = report.score("trace", unit)
+    assert score is not None
+    return Counter(tp=score.tp, fn=score.fn, fp=score.fp, tn=score.tn)
+
+
+def print_rules(reports: Iterable[Report], first: int) -> None:
+    """The rules that flagged runs, most runs first, with their misaligned and benign counts."""
+    rules: Counter = Counter()
+    for report in reports:
+        for score in report.scores:
+            if score.level == "trace" and score.unit.rule is not None:
+                key = f"{score.unit.detector}: {score.unit.rule or '(no rule)'}"
+                rules.update({(key, "tp"): score.tp, (key, "fp"): score.fp})
+    flagged = {key: rules[(key, "tp")] + rules[(key, "fp")] for key, _ in rules}
+    names = sorted((k for k in flagged if flagged[k]), key=lambda key: (-flagged[key], key))
+    for name in names[:first]:
+        print(f"  {rules[(name, 'tp')]:>4} / {rules[(name, 'fp')]:<4} {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
     parser.add_argument("--rules", type=int, default=25, help="Rules listed (default 25).")
+    parser.add_argument(
+        "--by-source", action="store_true", help="List the rules' runs flagged for each source."
+    )
     args = parser.parse_args()
     files = sorted(args.corpus.glob("*.jsonl.gz"))
     if not files:
         parser.error(f"no corpus in {args.corpus}: build it with bench/corpus/build.py")
     provenance = json.loads(PROVENANCE.read_text())
     pack = candidates()
+    detectors = [(c.name, c.version) for c in pack]
     reports: dict[str, Report] = {}
+    fitted: dict[str, Report] = {}  # every rule counted, those written from the source too
     seen: list[tuple[str, str, str]] = []
     for path in files:
         with gzip.open(path) as stream:
@@ -106,10 +132,9 @@ def main() -> None:
         seen += [(run.source, run.external_id, run.verdict) for run in runs]
         source = runs[0].source
         items, errors = scanned_items(runs, pack)
+        fitted[source] = evaluate(items, detectors=detectors, errors=errors)
         held_out(items, source, provenance)
-        reports[source] = evaluate(
-            items, detectors=[(c.name, c.version) for c in pack], errors=errors
-        )
+        reports[source] = evaluate(items, detectors=detectors, errors=errors)
 
     total = len(seen)
     misaligned = sum(verdict == "misaligned" for _, _, verdict in seen)
@@ -122,32 +147,30 @@ def main() -> None:
     print("Detectors: the offline defaults, " + ", ".join(kinds[c.name] for c in pack))
     print("Trace level, each source held out: recall on misaligned runs / flagged benign runs")
     columns = ["any", *(kinds[c.name] for c in pack)]
+    columns.append("any, in-sample")
     print(
         f"{'source':<30} {'runs':>5} {'mis':>4} {'ben':>4}" + "".join(f"{c:>17}" for c in columns)
     )
-    sums = {unit: Counter() for unit in units}
+    sums: list[Counter] = [Counter() for _ in columns]
     for source, report in reports.items():
-        counts = []
-        for unit in units:
-            score = report.score("trace", unit)
-            assert score is not None
-            counts.append(Counter(tp=score.tp, fn=score.fn, fp=score.fp, tn=score.tn))
-            sums[unit].update(counts[-1])
+        counts = [trace_counts(report, unit) for unit in units]
+        counts.append(trace_counts(fitted[source], Unit(ANY)))
+        for total, count in zip(sums, counts, strict=True):
+            total.update(count)
         print(row(source, counts))
-    print(row("all sources", [sums[unit] for unit in units]))
+    print(row("all sources", sums))
+    print(
+        "(in-sample: every rule counted, also on the sources it was written from; "
+        "not a held-out figure)"
+    )
 
-    rules: Counter = Counter()
-    for report in reports.values():
-        for score in report.scores:
-            if score.level == "trace" and score.unit.rule is not None:
-                key = f"{score.unit.detector}: {score.unit.rule or '(no rule)'}"
-                rules.update({(key, "tp"): score.tp, (key, "fp"): score.fp})
-    flagged = {key: rules[(key, "tp")] + rules[(key, "fp")] for key, _ in rules}
-    names = sorted(flagged, key=lambda key: (-flagged[key], key))
     print()
     print(f"Rules by runs flagged (misaligned / benign), the first {args.rules}:")
-    for name in names[: args.rules]:
-        print(f"  {rules[(name, 'tp')]:>4} / {rules[(name, 'fp')]:<4} {name}")
+    print_rules(reports.values(), args.rules)
+    if args.by_source:
+        for source, report in reports.items():
+            print(f"\n{source}, its held-out rules by runs flagged (misaligned / benign):")
+            print_rules([report], args.rules)
     errors = [e for report in reports.values() for e in report.errors]
     if errors:
         print(f"\n{len(errors)} detector runs failed, e.g. {errors[0]}")
