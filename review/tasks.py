@@ -2,9 +2,12 @@
 training the classifier on a dataset, the dashboard's figures, and the sweeps that send again
 what a broker outage or a killed worker lost."""
 
+import logging
+import threading
 from datetime import timedelta
 
 from celery import shared_task
+from django import db
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +18,7 @@ from review import figures, search, training
 from review.alerts import services as alerts
 from review.datasets import services as datasets
 
+logger = logging.getLogger(__name__)
 OPTIONS = TASK_OPTIONS | {"soft_time_limit": 300, "time_limit": 330}
 
 
@@ -78,11 +82,36 @@ def sweep_exports() -> int:
 def send_alert(self, alert_id: int) -> None:
     """Deliver an alert, trying again with growing waits after a network error or a 5xx.
 
-    In-process (the embedded default) no worker comes back later, so the tries follow at once,
-    as Celery's own eager retries would."""
-    while (wait := alerts.alert_deliver(alert_id=alert_id)) is not None:
-        if not self.request.is_eager:
+    In-process (the embedded default) no worker comes back later: a timer of this process does,
+    so the request that stored the finding or label waits for one try, not for every retry."""
+    wait = alerts.alert_deliver(alert_id=alert_id)
+    if not self.request.is_eager:
+        if wait is not None:
             raise self.retry(countdown=wait)
+        return
+    if wait is not None:
+        in_process_later(alert_id, wait)
+    # No beat runs in-process either: alerts whose timer died with an earlier process go now.
+    now = timezone.now()
+    for stalled in alerts.stalled_alerts(now=now, limit=settings.TRACEWATCH_SWEEP_LIMIT):
+        in_process_later(stalled, 0)
+
+
+def in_process_later(alert_id: int, wait: float) -> threading.Timer:
+    """Send the alert again from a timer thread after ``wait`` seconds."""
+    timer = threading.Timer(wait, _send_in_thread, args=(alert_id,))
+    timer.daemon = True  # a process that exits leaves the alert pending, for the next one
+    timer.start()
+    return timer
+
+
+def _send_in_thread(alert_id: int) -> None:
+    try:
+        send_alert.apply(args=(alert_id,))
+    except Exception:
+        logger.exception("alert %s: sending it again in-process failed", alert_id)
+    finally:
+        db.connection.close()  # the thread's own connection
 
 
 @shared_task(**OPTIONS)

@@ -21,6 +21,7 @@ from detection.models import Detector
 from review.alerts.services import alert_deliver
 from review.models import Alert, AlertDelivery, AlertRule, Category, Verdict
 from review.services import LabelInput, decide, save_label
+from review.tasks import in_process_later as start_timer
 from review.tasks import send_alert, sweep_alerts
 from tests import detectors
 from tests.review.alerts import HANG_UP, serve
@@ -46,6 +47,26 @@ def alert_settings(settings, no_seeded_detectors, monkeypatch):
     detectors.install()
     yield
     detectors.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def later(monkeypatch) -> list[tuple[int, float]]:
+    """The in-process retries, recorded instead of started on timer threads; ``drain`` runs them."""
+    scheduled: list[tuple[int, float]] = []
+    monkeypatch.setattr(
+        "review.tasks.in_process_later", lambda alert_id, wait: scheduled.append((alert_id, wait))
+    )
+    return scheduled
+
+
+def drain(later: list[tuple[int, float]]) -> list[float]:
+    """Run the scheduled retries, and those they schedule, in order; returns their waits."""
+    waits = []
+    while later:
+        alert_id, wait = later.pop(0)
+        waits.append(wait)
+        send_alert.apply(args=(alert_id,))
+    return waits
 
 
 @pytest.fixture
@@ -118,13 +139,17 @@ def test_a_wrong_secret_does_not_verify(receiver, scan):
     assert request.headers["X-Tracewatch-Signature"] != f"sha256={forged}"
 
 
-def test_server_errors_and_hang_ups_are_retried_and_every_attempt_is_logged(receiver, scan):
+def test_server_errors_and_hang_ups_are_retried_and_every_attempt_is_logged(receiver, scan, later):
     receiver.statuses = [503, HANG_UP, 502, 204]
     keyword_detector()
     webhook_rule(receiver.url)
     scan(make_trace(CHEATING).pk)
-
     alert = Alert.objects.get()
+    # In-process, the scan waited for the first try only; the retries follow on a timer.
+    assert alert.state == Alert.State.PENDING and alert.attempts == 1
+    assert drain(later) == [10, 20, 40]
+
+    alert.refresh_from_db()
     assert alert.state == Alert.State.DELIVERED and alert.attempts == 4
     deliveries = list(alert.deliveries.order_by("attempt"))
     assert [d.attempt for d in deliveries] == [1, 2, 3, 4]
@@ -136,11 +161,12 @@ def test_server_errors_and_hang_ups_are_retried_and_every_attempt_is_logged(rece
     assert len({r.body for r in receiver.requests}) == 1  # the same bytes every time
 
 
-def test_retries_are_bounded_and_the_alert_is_left_failed(receiver, scan):
+def test_retries_are_bounded_and_the_alert_is_left_failed(receiver, scan, later):
     receiver.statuses = [500]
     keyword_detector()
     webhook_rule(receiver.url)
     scan(make_trace(CHEATING).pk)
+    drain(later)
 
     alert = Alert.objects.get()
     assert alert.state == Alert.State.FAILED
@@ -274,12 +300,13 @@ def test_email_is_plain_text_and_trace_text_cannot_pose_as_a_line(receiver, scan
 
 
 def test_webhook_and_email_each_go_once_when_only_the_webhook_needs_a_retry(
-    receiver, scan, mailoutbox
+    receiver, scan, mailoutbox, later
 ):
     receiver.statuses = [503, 200]
     keyword_detector()
     webhook_rule(receiver.url, emails="sec@example.com")
     scan(make_trace(CHEATING).pk)
+    drain(later)
     assert len(mailoutbox) == 1
     assert len(receiver.requests) == 2
     assert Alert.objects.get().state == Alert.State.DELIVERED
@@ -536,3 +563,39 @@ def test_a_worker_tries_again_later_with_doubling_waits(receiver, scan, monkeypa
     assert waits == [10, 20, 40]
     alert.refresh_from_db()
     assert alert.state == Alert.State.FAILED and alert.deliveries.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_process_a_timer_thread_sends_the_retry_and_a_stalled_alert_goes_with_the_next(
+    receiver, settings, monkeypatch
+):
+    """The real timers, with no wait: the retry comes from another thread and connection."""
+    settings.TRACEWATCH_ALERTS_RETRY_AFTER = 0
+    timers = []
+    monkeypatch.setattr(
+        "review.tasks.in_process_later", lambda a, w: timers.append(start_timer(a, w))
+    )
+    receiver.statuses = [503, 204]
+    keyword_detector()
+    webhook_rule(receiver.url)
+    detection.detect_trace(trace_id=make_trace(CHEATING).pk)
+    while timers:
+        timers.pop(0).join()
+    alert = Alert.objects.get()
+    assert alert.state == Alert.State.DELIVERED and alert.attempts == 2
+
+    # A second alert whose timer died with its process: past due, it goes with the next send.
+    monkeypatch.setattr("review.tasks.in_process_later", lambda a, w: None)
+    receiver.statuses = [503, 204]
+    detection.detect_trace(trace_id=make_trace(CHEATING, external_id="run-2").pk)
+    lost = Alert.objects.exclude(pk=alert.pk).get()
+    assert lost.state == Alert.State.PENDING and lost.attempts == 1
+    Alert.objects.filter(pk=lost.pk).update(due_at=timezone.now() - timedelta(minutes=1))
+    monkeypatch.setattr(
+        "review.tasks.in_process_later", lambda a, w: timers.append(start_timer(a, w))
+    )
+    send_alert.apply(args=(alert.pk,))
+    while timers:
+        timers.pop(0).join()
+    lost.refresh_from_db()
+    assert lost.state == Alert.State.DELIVERED and lost.attempts == 2
