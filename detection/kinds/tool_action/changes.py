@@ -14,7 +14,15 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from detection.reading import Edit, Field, SimpleCommand, ToolCall, normal_path, positional
+from detection.reading import (
+    Edit,
+    Field,
+    SimpleCommand,
+    ToolCall,
+    normal_path,
+    positional,
+    span_of,
+)
 
 # How much of the file a change touches.
 CHANGED = "changed"  # lines replaced or removed, the file overwritten, deleted or moved away
@@ -52,7 +60,7 @@ def changes(call: ToolCall) -> list[Change]:
     found: list[Change] = []
     for edit in call.edits:
         where = edit.path_field or edit.field
-        start, end = _span(where, edit.path)
+        start, end = span_of(where, edit.path)
         if edit.deleted:
             found.append(Change(edit.path, "deletes", where, start, end))
         else:
@@ -83,13 +91,6 @@ def changes(call: ToolCall) -> list[Change]:
             seen.add(change.path)
             unique.append(change)
     return unique
-
-
-def _span(where: Field | None, path: str) -> tuple[int, int]:
-    if where is None:
-        return 0, 0
-    at = where.value.find(path)
-    return (at, at + len(path)) if at >= 0 else (0, len(where.value))
 
 
 def _extent(edit: Edit) -> str:
