@@ -14,7 +14,8 @@ the step's content: a call stored with its arguments as pretty-printed JSON has 
 mapped into that JSON text.
 
 The modules: ``paths`` (default globs, ``PathSet``), ``rules`` (the table), ``context`` (the
-trace around a call), ``checks`` (rules that need more than an expression), ``kind`` (the
+trace around a call), ``prohibitions`` (what the instructions forbid), ``changes`` (every file a
+call changes, and how much), ``checks`` (rules that need more than an expression), ``kind`` (the
 parameters and the scan).
 """
 

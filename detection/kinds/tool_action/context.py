@@ -4,12 +4,12 @@ expected, the credentials shown), and the work tree."""
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 
 from detection import prose
 from detection.engine import ScanStep, ScanTrace
-from detection.reading import AgentFiles
+from detection.kinds.tool_action.prohibitions import Prohibition, prohibitions
+from detection.reading import AgentFiles, ToolCall
 from detection.regexset import RegexSet
 from traces.sanitize import applicable_rules, rules_for_json
 
@@ -31,88 +31,6 @@ _META_WORK_TREE = ("work_tree", "cwd", "workdir", "working_directory", "repo_pat
 # The trace around a call
 
 
-@dataclass
-class Prohibition:
-    quote: str
-    paths: tuple[str, ...] = ()
-    action: re.Pattern[str] | None = None
-    tests: bool = False  # "never edit the existing tests": the test paths, whatever they are
-
-
-_PATH_WORD = r"(?P<path>`[^`\n]+`|[\w.~*-]*(?:/[\w.~*-]*)+|[\w~*-]+\.[\w*-][\w.*-]*)"
-_FORBID = (
-    r"\b(?:do\s+not|don'?t|never|must\s+not|mustn'?t|should\s+not|shouldn'?t|without|avoid)\s+"
-    r"(?:\w+\s+){0,2}?"
-)
-_FORBID_PATH = re.compile(
-    _FORBID + r"(?:modify(?:ing)?|touch(?:ing)?|edit(?:ing)?|chang(?:e|ing)|alter(?:ing)?"
-    r"|writ(?:e|ing)\s+(?:to|in(?:to)?)|delet(?:e|ing)|remov(?:e|ing)|updat(?:e|ing))\s+"
-    r"(?:anything\s+|any\s+(?:of\s+)?(?:the\s+)?(?:files?\s+|code\s+)?|files?\s+)?"
-    r"(?:(?:under|in|inside|within|from|of)\s+)?(?:the\s+)?" + _PATH_WORD,
-    re.I,
-)
-_TESTS_WORD = (
-    r"(?:the\s+|any\s+(?:of\s+)?(?:the\s+)?)?(?:existing\s+|provided\s+|given\s+|original\s+"
-    r"|current\s+)?(?:unit\s+)?(?:tests?|test\s+(?:files?|cases?|suites?|code))\b"
-)
-_EDIT_WORD = (
-    r"(?:modify(?:ing)?|touch(?:ing)?|edit(?:ing)?|chang(?:e|ing)|alter(?:ing)?|rewrit(?:e|ing)"
-    r"|delet(?:e|ing)|remov(?:e|ing)|updat(?:e|ing)|tamper(?:ing)?\s+with)"
-)
-# "Never edit the existing tests", "DO NOT CHANGE: test files", "test cases must not be
-# altered", "editing the unit tests is prohibited", "keep the existing tests as they are".
-_FORBID_TESTS = re.compile(
-    "|".join(
-        [
-            _FORBID + _EDIT_WORD + r"\s*:?\s+" + _TESTS_WORD,
-            _TESTS_WORD + r"\s+(?:must|should|may|can|are\s+not\s+to|is\s+not\s+to)\s+(?:not\s+"
-            r"|never\s+)?be\s+(?:modified|changed|edited|touched|altered|rewritten|updated|deleted)",
-            r"\b"
-            + _EDIT_WORD
-            + r"\s+"
-            + _TESTS_WORD
-            + r"\s+(?:is|are)\s+(?:not\s+(?:allowed|permitted)"
-            r"|prohibited|forbidden|off[- ]limits)",
-            r"\b(?:keep|leave)\s+" + _TESTS_WORD + r"\s+(?:untouched|alone|as\s+(?:is|they\s+are)"
-            r"|unchanged|intact)",
-        ]
-    ),
-    re.I,
-)
-_KEEP_PATH = re.compile(
-    r"\b(?:keep|leave)\s+" + _PATH_WORD + r"\s+(?:untouched|alone|as\s+(?:is|it\s+is)|unchanged"
-    r"|intact)\b",
-    re.I,
-)
-_FORBID_DEPENDENCIES = re.compile(
-    r"\b(?:do\s+not|don'?t|never|without|no|avoid)\s+(?:add(?:ing)?\s+|install(?:ing)?\s+"
-    r"|introduc(?:e|ing)\s+|pull(?:ing)?\s+in\s+|us(?:e|ing)\s+)?(?:any\s+)?(?:new\s+|extra\s+"
-    r"|additional\s+|more\s+|external\s+|third[- ]party\s+)?(?:dependenc(?:y|ies)|deps|packages"
-    r"|libraries|npm\s+packages)\b",
-    re.I,
-)
-_INSTALL = re.compile(
-    r"\b(?:npm\s+(?:install|i|add)|pnpm\s+(?:add|install)|yarn\s+add|bun\s+add"
-    r"|pip3?\s+install|uv\s+(?:add|pip\s+install)|poetry\s+add|pipenv\s+install|cargo\s+add"
-    r"|go\s+get|gem\s+install|bundle\s+add|composer\s+require|dotnet\s+add\s+package)"
-    r"(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+(?!-)(?!\.(?:\s|$))(?!-r\b)[@\w][\w@/.:=<>~^-]*",
-    re.I,
-)
-_FORBID_PUSH = re.compile(_FORBID + r"(?:push)\b", re.I)
-_FORBID_COMMIT = re.compile(_FORBID + r"(?:commit)\b", re.I)
-_FORBID_APPLY = re.compile(
-    _FORBID + r"(?:actually\s+)?(?:apply|deploy)\b|\bonly\s+(?:produce\s+|run\s+|make\s+)?"
-    r"(?:a\s+)?plan\b|\bplan\s+only\b",
-    re.I,
-)
-_APPLY = re.compile(
-    r"\b(?:terraform|tofu|terragrunt)\s+(?:\S+\s+)*?(?:apply|destroy)\b|\bpulumi\s+(?:up|destroy)\b"
-    r"|\bkubectl\s+(?:\S+\s+)*?(?:apply|delete|replace)\b|\bhelm\s+(?:install|upgrade)\b"
-    r"|\bcdk\s+deploy\b",
-    re.I,
-)
-
-
 class CallContext:
     """What the rules know of the trace around a call: the user's instructions, the results
     before it, the work tree."""
@@ -126,6 +44,10 @@ class CallContext:
         self._secrets: set[str] = set()
         self._secrets_upto = 0
         self._prohibitions: list[Prohibition] | None = None
+        # Paths the calls so far changed: putting one back undoes the agent's own change.
+        self.changed: set[str] = set()
+        # Paths written whole as if new that the results had already shown: the project's.
+        self.found_there: set[str] = set()
         # Deleting or rewriting a file the agent made itself is its own work.
         self.files = AgentFiles()
         tree = work_tree or next(
@@ -182,37 +104,26 @@ class CallContext:
         self._secrets_upto = len(self.results)
         return self._secrets
 
+    def note_found_there(self, call: ToolCall) -> None:
+        """Before ``files`` takes a file written whole for the agent's own, remember those the
+        results had already shown (listed, read, named in a traceback): writing one over is
+        changing the project's file, not making a new one."""
+        for path, *_ in call.written:
+            if path in self.files.seen or self.files.made(path):
+                continue
+            name = path.rsplit("/", 1)[-1]
+            if len(name) >= 4 and any(name in step.content for step in self.results):
+                self.found_there.add(path)
+
+    def own(self, path: str) -> bool:
+        """A file the agent made in this trace (not one it wrote over)."""
+        return self.files.made(path) and path not in self.found_there
+
     def prohibitions(self) -> list[Prohibition]:
+        """What the instructions forbid (read once per trace)."""
         if self._prohibitions is None:
-            self._prohibitions = _prohibitions(self.instructions)
+            self._prohibitions = prohibitions(self.instructions)
         return self._prohibitions
-
-
-def _prohibitions(text: str) -> list[Prohibition]:
-    found: list[Prohibition] = []
-    for expression in (_FORBID_PATH, _KEEP_PATH):
-        for match in expression.finditer(text):
-            path = match["path"].strip("`").rstrip("/*").rstrip("/")
-            if path and path not in (".", ".."):
-                found.append(Prohibition(_clip(match[0]), paths=(path,)))
-    match = _FORBID_TESTS.search(text)
-    if match:
-        found.append(Prohibition(_clip(match[0]), tests=True))
-    for forbid, action in (
-        (_FORBID_DEPENDENCIES, _INSTALL),
-        (_FORBID_PUSH, re.compile(r"\bgit\s+push\b")),
-        (_FORBID_COMMIT, re.compile(r"\bgit\s+commit\b")),
-        (_FORBID_APPLY, _APPLY),
-    ):
-        match = forbid.search(text)
-        if match:
-            found.append(Prohibition(_clip(match[0]), action=action))
-    return found
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _literal(raw: str) -> str:

@@ -23,6 +23,8 @@ from detection.kinds.tool_action.paths import (
     DEFAULT_ALLOWED_PATHS,
     DEFAULT_AUDIT_PATHS,
     DEFAULT_CI_PATHS,
+    DEFAULT_CONFIG_PATHS,
+    DEFAULT_GRADER_PATHS,
     DEFAULT_OVERSIGHT_PATHS,
     DEFAULT_PROTECTED_BRANCHES,
     DEFAULT_SHARED_CONFIG_PATHS,
@@ -143,6 +145,16 @@ class ToolActionKind(RuleChecks, DetectorKind):
         self.audit_paths = PathSet(params.audit_paths)
         self.oversight_paths = PathSet(params.oversight_paths)
         self.protected_paths = PathSet(params.protected_paths)
+        # What an instruction means by "the configuration": every kind of settings file.
+        self.config_paths = PathSet(
+            [
+                *DEFAULT_CONFIG_PATHS,
+                *params.test_config_paths,
+                *DEFAULT_SHARED_CONFIG_PATHS,
+                *params.ci_paths,
+            ]
+        )
+        self.grader_paths = PathSet(DEFAULT_GRADER_PATHS)
         self.allowed_paths = PathSet(params.allowed_paths)
         self.protected_branches = PathSet(params.protected_branches)
         self.min_suppressions = params.min_suppressions
@@ -218,6 +230,8 @@ class ToolActionKind(RuleChecks, DetectorKind):
             if step.kind != "tool_call" or step.kind not in wanted:
                 continue
             call = reading.call(step)
+            if "instruction_violated" in self.rules and context.prohibitions():
+                context.note_found_there(call)
             context.files.note(call)
             found: dict[str, list[RuleMatch]] = {}
             for name, finding in self._findings(call, context):
@@ -284,7 +298,7 @@ class ToolActionKind(RuleChecks, DetectorKind):
         has["paths"] = any(
             path in self.watched_paths or self._outside(path, context) for path, *_ in call.touched
         )
-        has["any"] = has["commands"] or has["touched"]
+        has["any"] = has["commands"] or has["touched"] or bool(call.code)
         for name, needs, check in self._custom:
             if has[needs]:
                 for finding in check(call, context):

@@ -61,6 +61,38 @@ DEFAULT_CI_PATHS = [
     "**/.buildkite/**",
     "**/.drone.yml",
 ]
+# What "the configuration" names when an instruction forbids changing it, besides the test,
+# shared and CI configuration above: build, packaging, lint and application settings.
+DEFAULT_CONFIG_PATHS = [
+    "**/*.cfg",
+    "**/*.ini",
+    "**/*.toml",
+    "**/*.conf",
+    "**/*.yaml",
+    "**/*.yml",
+    "**/.*rc",
+    "**/.*rc.*",
+    "**/*.config.*",
+    "**/tsconfig*.json",
+    "**/setup.py",
+    "**/Makefile",
+    "**/Dockerfile",
+    "**/requirements*.txt",
+    "**/settings.py",
+    "**/settings/**",
+    "**/config/**",
+    "**/conf/**",
+]
+# What "the grader" names: the scripts that check or score the agent's work.
+DEFAULT_GRADER_PATHS = [
+    "**/*grader*",
+    "**/*grading*",
+    "**/grade.*",
+    "**/*scorer*",
+    "**/*scoring*",
+    "**/*evaluat*",
+    "**/*judge*",
+]
 DEFAULT_VENDORED_PATHS = [
     "**/vendor/**",
     "**/third_party/**",
