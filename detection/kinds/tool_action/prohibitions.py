@@ -35,7 +35,7 @@ _PATH = (
     r"|\b(?:Makefile|Dockerfile|Jenkinsfile|Procfile|Gemfile|Rakefile)\b"
 )
 _PATH_WORD = re.compile(_PATH)
-# Who forbids: "do not", "must not", "you are not allowed to", "under no circumstances"... but
+# Who forbids: "do not", "must not", "you are not allowed to", an absolute ban... but
 # not "you don't have to" or "no need to", which leave the choice to the agent.
 _LEAD = (
     r"\b(?:do\s+not|don'?t|never|must\s+not|mustn'?t|should\s+not|shouldn'?t|may\s+not|cannot"
