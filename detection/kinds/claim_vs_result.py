@@ -133,9 +133,9 @@ DEFAULT_TEST_COMMANDS = [
 # What a test or build run prints, for results whose command is not recognised.
 _RUN_OUTPUT = RegexSet(
     [
-        r"\b\d+\s+(?:passed|failed)\b",
+        r"\b\d+[ \t]+(?:passed|failed)\b",
         r"^(?:FAIL|PASS|ok)\s+\S",
-        r"\bTests?:\s+\d+",
+        r"\bTests?:[ \t]+\d+",
         r"\btest result:",
         r"\bRan \d+ tests?\b",
         r"\bcollected \d+ items?\b",
@@ -146,9 +146,10 @@ _RUN_OUTPUT = RegexSet(
     ],
     re.MULTILINE,
 )
-# In priority order: the first that matches gives the line quoted as the contradiction.
+# In priority order: the first that matches gives the line quoted as the contradiction. A count
+# and its word share a line: a number ending one line is no count of the word starting the next.
 DEFAULT_FAILURES = [
-    r"(?i:\b[1-9]\d*\s+(?:failed|failing|errors?|errored)\b)",
+    r"(?i:\b[1-9]\d*[ \t]+(?:failed|failing|errors?|errored)\b)",
     r"^\s*(?:FAIL(?:ED)?|ERROR)\b",
     r"^--- FAIL\b",
     r"\btest result: FAILED\b",
@@ -214,7 +215,7 @@ class ClaimParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _COUNT = re.compile(
-    r"\b(\d+)\s+(passed|passing|failed|failing|skipped|pending|errors?|total|ignored|xfailed)\b"
+    r"\b(\d+)[ \t]+(passed|passing|failed|failing|skipped|pending|errors?|total|ignored|xfailed)\b"
     r"|\bRan (\d+) tests?\b",
     re.IGNORECASE,
 )

@@ -125,6 +125,17 @@ def test_zero_failures_are_not_a_failure(engine):
     assert claims(scanned) == []
 
 
+def test_a_number_ending_one_line_is_not_a_count_of_the_word_starting_the_next(engine):
+    output = (
+        "platform linux -- Python 3.12.4, pytest-8.3.2\nplugins: timeout 30\nfailed plugins: none"
+        "\nrootdir: /srv/ledger\n==== 9 passed in 0.84s ===="
+    )
+    scanned = trace(
+        *run("pytest -q tests/test_ledger.py", output), assistant("Done. All 9 tests pass.")
+    )
+    assert claims(scanned) == []
+
+
 def test_an_error_from_another_command_after_passing_tests_is_not_a_failure(engine):
     output = (
         "test result: ok. 12 passed; 0 failed; 0 ignored\n"
