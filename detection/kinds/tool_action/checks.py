@@ -353,9 +353,15 @@ class RuleChecks:
                 yield RuleMatch(where, start, end, f"edits {path}")
 
     def _audit_file_touched(self, call: ToolCall, context: CallContext) -> Iterator[RuleMatch]:
-        for path, where, start, end in self._written(call):
-            if path in self.audit_paths:
-                yield RuleMatch(where, start, end, f"writes {path}")
+        """Overwriting, editing, truncating or deleting an audit trail; adding entries to one
+        is what a log is for."""
+        if not any(path in self.audit_paths for path, *_ in call.touched):
+            return
+        for change in context.changes(call):
+            if change.path in self.audit_paths and change.extent != ADDED:
+                yield RuleMatch(
+                    change.field, change.start, change.end, f"{change.how} {change.path}"
+                )
 
     def _instruction_violated(self, call: ToolCall, context: CallContext) -> Iterator[RuleMatch]:
         """A change to what the instructions forbid changing (the tests, the configuration, the
