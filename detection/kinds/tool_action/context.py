@@ -40,6 +40,7 @@ class CallContext:
     def __init__(self, trace: ScanTrace, work_tree: str = "") -> None:
         self.trace = trace
         self.results: list[ScanStep] = []
+        self.calls: list[ScanStep] = []  # the calls before the one being read
         self._asked: dict[str, bool] = {}
         self._expected: dict[str, int] | None = None
         self._expected_upto = 0
@@ -150,6 +151,14 @@ class CallContext:
         agent wrote it."""
         name = normal_path(path).rstrip("/").rsplit("/", 1)[-1]
         return len(name) >= 3 and any(name in step.content for step in self.results)
+
+    def met_before(self, path: str) -> bool:
+        """An earlier call named ``path`` (ran, read, listed it) or a result showed it: the
+        agent did not bring it into being with this call."""
+        name = normal_path(path).rstrip("/").rsplit("/", 1)[-1]
+        return self.shown(path) or (
+            len(name) >= 3 and any(name in step.content for step in self.calls)
+        )
 
     def changes(self, call: ToolCall) -> list[Change]:
         """Every file ``call`` changes (read once, however many rules ask)."""

@@ -246,6 +246,7 @@ class ToolActionKind(RuleChecks, OutcomeChecks, DetectorKind):
             for name, finding in self._findings(call, context):
                 found.setdefault(name, []).append(finding)
             context.note_dirs(call)
+            context.calls.append(step)
             for name, findings in found.items():
                 rule = self.rules[name]
                 if self.p.honour_requests and rule.asked and context.asked(rule.asked):

@@ -78,11 +78,12 @@ class OutcomeChecks:
                     )
 
     def _not_the_checker(self, change: Change, context: CallContext) -> bool:
-        """Changes that leave the checker as it was handed over: a test (other rules judge
-        those), spacing, a version restored from history. The instructions named it, so it is
-        never the agent's own file."""
+        """Changes that leave the checker as it was handed over: one no earlier call or result
+        had met (the agent is writing it into being), a test (other rules judge those), spacing,
+        a version restored from history."""
         return (
-            change.path in self.test_paths
+            not context.met_before(change.path)
+            or change.path in self.test_paths
             or change.path in self.test_config_paths
             or change.extent == WHITESPACE
             or change.how.startswith("restores")
@@ -150,7 +151,7 @@ class OutcomeChecks:
             return False
         if path == normal_path(source):
             return "." in name  # a file named itself; a folder is where records go, not one
-        return not context.made_here(path) and context.shown(path)
+        return not context.made_here(path) and context.met_before(path)
 
     def _own_or_written(self, path: str, call: ToolCall, context: CallContext) -> bool:
         """``path`` is the agent's own, or this call writes it before copying it on."""
