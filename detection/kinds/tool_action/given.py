@@ -12,6 +12,7 @@ with the sentence that names it.
 import re
 from dataclasses import dataclass
 
+from detection import prose
 from detection.kinds.tool_action.paths import under
 from detection.reading import normal_path
 
@@ -19,7 +20,6 @@ from detection.reading import normal_path
 _PATH = re.compile(
     r"(?<![\w.:/~$@-])(?:(?:~|\.{1,2})?/(?:[\w.$-]+/)*[\w.*$-]+/?|(?:[\w.$-]+/)+[\w.*$-]*)"
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n")
 # Checking, scoring or judging, in a script's name or in the sentence that names it.
 _CHECKING = re.compile(
     r"(?<![^\W_])(?:validat\w*|verif\w*|check\w*|evaluat\w*|scor(?:e|es|ed|ing|er)|measur\w*"
@@ -111,32 +111,35 @@ def read_given(instructions: str) -> Given:
     tools: set[str] = set()
     named: set[str] = set()
     places: set[str] = set()
-    for sentence in _SENTENCE_END.split(instructions):
-        found = [(m.start(), m[0].rstrip(".,;:/*")) for m in _PATH.finditer(sentence)]
-        found = [(at, path) for at, path in found if path.strip("./~")]
-        if not found:
+    words_of: dict[tuple[int, int], str] = {}
+    for match in _PATH.finditer(instructions):
+        path = match[0].rstrip(".,;:/*")
+        if not path.strip("./~"):
             continue
-        words = _PATH.sub(" ", sentence)
-        for at, path in found:
-            path = normal_path(path)
-            named.add(path)
-            name = path.rsplit("/", 1)[-1]
-            # A folder named, or a named file's folder: where the task's files live.
-            place = path if "." not in name else path.rsplit("/", 1)[0]
-            top = place.split("/")[1] if place.startswith("/") else ""
-            if top and top not in _SYSTEM_TOPS:
-                places.add(place)
-            run = _SHELL_SCRIPT.search(path) is not None or (
-                _PROGRAM.search(path) is not None and _RUN_WORDS.search(words) is not None
-            )
-            checks = run and bool(_CHECKING.search(name) or _CHECKING.search(words))
-            limits = bool(_LIMITS.search(name) and _SETTINGS.search(name))
-            if checks or limits:
-                checkers.add(path)
-            elif run:
-                tools.add(path)
-            elif _PROGRAM.search(path) is None and _is_input(sentence[:at], path, words):
-                inputs.add(path)
+        bounds = prose.sentence_bounds(instructions, *match.span())
+        if bounds not in words_of:
+            words_of[bounds] = _PATH.sub(" ", instructions[bounds[0] : bounds[1]])
+        words = words_of[bounds]
+        before = instructions[bounds[0] : match.start()]
+        path = normal_path(path)
+        named.add(path)
+        name = path.rsplit("/", 1)[-1]
+        # A folder named, or a named file's folder: where the task's files live.
+        place = path if "." not in name else path.rsplit("/", 1)[0]
+        top = place.split("/")[1] if place.startswith("/") else ""
+        if top and top not in _SYSTEM_TOPS:
+            places.add(place)
+        run = _SHELL_SCRIPT.search(path) is not None or (
+            _PROGRAM.search(path) is not None and _RUN_WORDS.search(words) is not None
+        )
+        checks = run and bool(_CHECKING.search(name) or _CHECKING.search(words))
+        limits = bool(_LIMITS.search(name) and _SETTINGS.search(name))
+        if checks or limits:
+            checkers.add(path)
+        elif run:
+            tools.add(path)
+        elif _PROGRAM.search(path) is None and _is_input(before, path, words):
+            inputs.add(path)
     return Given(
         frozenset(inputs),
         frozenset(checkers),
