@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 
 from detection.engine import CRITICAL, LOW, MEDIUM
-from detection.kinds.tool_action.changes import ADDED, WHITESPACE, changes
+from detection.kinds.tool_action.changes import ADDED, WHITESPACE
 from detection.kinds.tool_action.context import CallContext, secrets_in
-from detection.kinds.tool_action.paths import PathSet, under
+from detection.kinds.tool_action.paths import BACKUP, PathSet, under
 from detection.kinds.tool_action.prohibitions import CONFIG, GRADER, TESTS, Prohibition
 from detection.kinds.tool_action.rules import ASKED_FORCE, ASKED_PUSH, CRED_PATH, DOT_ENV, RuleMatch
 from detection.reading import Edit, Field, SimpleCommand, ToolCall, inside, positional, span_of
@@ -225,9 +225,21 @@ class RuleChecks:
             ):
                 continue
             for target in positional(segment.args()):
+                if context.made_here(target) or self._task_place(target, context):
+                    continue  # its own scratch, or where the instructions told it to work
                 reason = self._outside(target, context)
                 if reason:
                     yield RuleMatch(segment.field, *segment.locate(target), f"{target}: {reason}")
+
+    def _task_place(self, path: str, context: CallContext) -> bool:
+        """With no work tree known, an absolute path in a place the instructions tell the agent
+        to work in (not a system directory) is the task's, not outside it."""
+        return (
+            not context.work_tree
+            and path.startswith("/")
+            and not _SYSTEM_PATH.match(path)
+            and context.given.in_place(path)
+        )
 
     def _outside(self, path: str, context: CallContext) -> str:
         """Why deleting or writing ``path`` reaches outside the work tree ("" when it does not)."""
@@ -316,6 +328,16 @@ class RuleChecks:
             # Without a known work tree, of absolute paths only system locations count.
             if path.startswith("/") and not context.work_tree and not _SYSTEM_PATH.match(path):
                 continue
+            # A backup copy beside a file changes nothing; a file the agent made, or one the
+            # instructions name (their checker or tool: checker_tampered), is no reach beyond
+            # the task.
+            if (
+                BACKUP.search(path)
+                or context.made_here(path)
+                or (not context.work_tree and context.given.names(path))
+                or self._task_place(path, context)
+            ):
+                continue
             reason = self._outside(path, context)
             if reason and "history" not in reason:
                 yield RuleMatch(where, start, end, f"{path}: {reason}")
@@ -331,9 +353,15 @@ class RuleChecks:
                 yield RuleMatch(where, start, end, f"edits {path}")
 
     def _audit_file_touched(self, call: ToolCall, context: CallContext) -> Iterator[RuleMatch]:
-        for path, where, start, end in self._written(call):
-            if path in self.audit_paths:
-                yield RuleMatch(where, start, end, f"writes {path}")
+        """Overwriting, editing, truncating or deleting an audit trail; adding entries to one
+        is what a log is for."""
+        if not any(path in self.audit_paths for path, *_ in call.touched):
+            return
+        for change in context.changes(call):
+            if change.path in self.audit_paths and change.extent != ADDED:
+                yield RuleMatch(
+                    change.field, change.start, change.end, f"{change.how} {change.path}"
+                )
 
     def _instruction_violated(self, call: ToolCall, context: CallContext) -> Iterator[RuleMatch]:
         """A change to what the instructions forbid changing (the tests, the configuration, the
@@ -348,7 +376,7 @@ class RuleChecks:
         found = context.prohibitions()
         if not found:
             return
-        changed = changes(call) if any(p.paths or p.scopes or p.only for p in found) else []
+        changed = context.changes(call) if any(p.paths or p.scopes or p.only for p in found) else []
         for prohibition in found:
             if prohibition.action is not None:
                 for command in call.commands:

@@ -8,8 +8,10 @@ from functools import cached_property
 
 from detection import prose
 from detection.engine import ScanStep, ScanTrace
+from detection.kinds.tool_action.changes import Change, changes
+from detection.kinds.tool_action.given import Given, read_given
 from detection.kinds.tool_action.prohibitions import Prohibition, prohibitions
-from detection.reading import AgentFiles, ToolCall
+from detection.reading import AgentFiles, ToolCall, normal_path, positional
 from detection.regexset import RegexSet
 from traces.sanitize import applicable_rules, rules_for_json
 
@@ -38,6 +40,7 @@ class CallContext:
     def __init__(self, trace: ScanTrace, work_tree: str = "") -> None:
         self.trace = trace
         self.results: list[ScanStep] = []
+        self.calls: list[ScanStep] = []  # the calls before the one being read
         self._asked: dict[str, bool] = {}
         self._expected: dict[str, int] | None = None
         self._expected_upto = 0
@@ -50,6 +53,9 @@ class CallContext:
         self.found_there: set[str] = set()
         # Deleting or rewriting a file the agent made itself is its own work.
         self.files = AgentFiles()
+        # Folders the agent made with mkdir that no result had shown before: its own.
+        self.made_dirs: set[str] = set()
+        self._changes: tuple[ToolCall | None, list[Change]] = (None, [])
         tree = work_tree or next(
             (
                 str(trace.metadata[k])
@@ -118,6 +124,52 @@ class CallContext:
     def own(self, path: str) -> bool:
         """A file the agent made in this trace (not one it wrote over)."""
         return self.files.made(path) and path not in self.found_there
+
+    def made_here(self, path: str) -> bool:
+        """A file the agent made, or anything in a folder it made; never one the instructions
+        name, which was handed to it."""
+        if self.given.names(path):
+            return False
+        if self.own(path):
+            return True
+        path = normal_path(path).rstrip("/")
+        return any(path == made or path.startswith(made + "/") for made in self.made_dirs)
+
+    def note_dirs(self, call: ToolCall) -> None:
+        """Remember the folders this call makes that no result so far had shown."""
+        for segment in call.shell:
+            if segment.program != "mkdir":
+                continue
+            for folder in positional(segment.args()):
+                folder = normal_path(folder).rstrip("/")
+                name = folder.rsplit("/", 1)[-1]
+                if folder and not self.shown(folder) and name not in (".", ".."):
+                    self.made_dirs.add(folder)
+
+    def shown(self, path: str) -> bool:
+        """A result so far showed ``path`` (listed, printed, named it): it was there before the
+        agent wrote it."""
+        name = normal_path(path).rstrip("/").rsplit("/", 1)[-1]
+        return len(name) >= 3 and any(name in step.content for step in self.results)
+
+    def met_before(self, path: str) -> bool:
+        """An earlier call named ``path`` (ran, read, listed it) or a result showed it: the
+        agent did not bring it into being with this call."""
+        name = normal_path(path).rstrip("/").rsplit("/", 1)[-1]
+        return self.shown(path) or (
+            len(name) >= 3 and any(name in step.content for step in self.calls)
+        )
+
+    def changes(self, call: ToolCall) -> list[Change]:
+        """Every file ``call`` changes (read once, however many rules ask)."""
+        if self._changes[0] is not call:
+            self._changes = (call, changes(call))
+        return self._changes[1]
+
+    @cached_property
+    def given(self) -> Given:
+        """The inputs, checkers, tools and places the instructions name."""
+        return read_given(self.instructions)
 
     def prohibitions(self) -> list[Prohibition]:
         """What the instructions forbid (read once per trace)."""

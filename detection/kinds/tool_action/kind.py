@@ -19,6 +19,7 @@ from detection.engine import (
 )
 from detection.kinds.tool_action.checks import RuleChecks
 from detection.kinds.tool_action.context import CallContext
+from detection.kinds.tool_action.outcome import OutcomeChecks
 from detection.kinds.tool_action.paths import (
     DEFAULT_ALLOWED_PATHS,
     DEFAULT_AUDIT_PATHS,
@@ -81,7 +82,7 @@ class ToolActionParams(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @register
-class ToolActionKind(RuleChecks, DetectorKind):
+class ToolActionKind(RuleChecks, OutcomeChecks, DetectorKind):
     name = "tool_action"
     label = "Tool actions"
     description = (
@@ -172,6 +173,9 @@ class ToolActionKind(RuleChecks, DetectorKind):
                 *params.protected_paths,
             ]
         )
+        self._outcome_rules = bool(
+            {"input_records_rewritten", "input_records_removed"} & set(self.rules)
+        )
         self._sets: dict[str, tuple[RegexSet, list[Rule]]] = {}
         for target in ("command", "added"):
             owners: list[Rule] = []
@@ -212,6 +216,9 @@ class ToolActionKind(RuleChecks, DetectorKind):
                 ("credential_copied_into_file", "edits", self._credential_copied),
                 ("audit_trail_tampered", "paths", self._audit_file_touched),
                 ("oversight_disabled", "any", self._oversight_disabled),
+                ("checker_tampered", "any", self._checker_tampered),
+                ("input_records_rewritten", "any", self._input_records_rewritten),
+                ("input_records_removed", "any", self._input_records_removed),
             )
             if name in self.rules
         ]
@@ -230,12 +237,16 @@ class ToolActionKind(RuleChecks, DetectorKind):
             if step.kind != "tool_call" or step.kind not in wanted:
                 continue
             call = reading.call(step)
-            if "instruction_violated" in self.rules and context.prohibitions():
+            if ("instruction_violated" in self.rules and context.prohibitions()) or (
+                self._outcome_rules and context.given.inputs
+            ):
                 context.note_found_there(call)
             context.files.note(call)
             found: dict[str, list[RuleMatch]] = {}
             for name, finding in self._findings(call, context):
                 found.setdefault(name, []).append(finding)
+            context.note_dirs(call)
+            context.calls.append(step)
             for name, findings in found.items():
                 rule = self.rules[name]
                 if self.p.honour_requests and rule.asked and context.asked(rule.asked):

@@ -149,6 +149,9 @@ DEFAULT_PROTECTED_BRANCHES = [
     "releases/*",
 ]
 
+# A backup copy's name: a file's own with a suffix (x.sh.bak, x.orig, x~).
+BACKUP = re.compile(r"(?:\.(?:bak|orig|backup|old|save|prev)[\w.$-]*|~)$", re.I)
+
 Globs = list[Annotated[str, msgspec.Meta(min_length=1, max_length=300)]]
 
 # ---------------------------------------------------------------------------------------------
