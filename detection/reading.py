@@ -514,9 +514,11 @@ def heredocs(command: Field) -> list[Heredoc]:
         close = re.compile(rf"^{tabs}{re.escape(delimiter)}[ \t]*$", re.M).search(text, start)
         end = close.start() if close else len(text)
         line_start = text.rfind("\n", 0, match.start()) + 1
-        line = text[line_start : match.end()]
+        # The line without the marker itself: a redirect may come before it or after it.
+        marker_end = match.end(3) + len(match[2])
+        line = text[line_start : match.start()] + " " + text[marker_end : match.end()]
         target = ""
-        for found_target in _HEREDOC_TARGET.finditer(line.replace(match[0].rstrip("\n"), " ")):
+        for found_target in _HEREDOC_TARGET.finditer(line):
             target = normal_path(found_target[1] or found_target[2])
         words = simple_commands(Field(command.key, text[line_start : match.start()]))
         program = words[-1].program if words else ""
@@ -636,7 +638,7 @@ def parse_patch(patch: Field, path_argument: str = "") -> list[Edit]:
 # A shell command line as tokens: quoted or plain words, redirections, and what separates
 # simple commands (a heredoc's body is read as more commands, which is what it often is).
 _TOKEN = re.compile(
-    r"(?P<redirect>\d*(?:>>?|<<?)&?\d*(?!\w)|&>>?)"
+    r"(?P<redirect>\d*(?:>>?|<<?)(?:&(?:\d+|-))?|&>>?)"
     r"|(?P<separator>&&|\|\||[;|&\n()`]|\$\()"
     r"|(?P<word>(?:[^\s'\"\\;&|()`<>]|\\.|'[^']*'|\"(?:[^\"\\]|\\.)*\")+)"
     r"|\s+|."

@@ -140,6 +140,36 @@ def test_heredoc_body_target_and_program_are_read():
     assert located(reading, first.field, first.start, first.end) == "[main]\\nmode = fast\\n"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cat <<'END' > conf/app.ini\nmode = fast\nEND",
+        "cat << END >conf/app.ini\nmode = fast\nEND",
+        'cat <<-"END" >> conf/app.ini\nmode = fast\nEND',
+        "cat <<END | tee conf/app.ini\nmode = fast\nEND",
+    ],
+)
+def test_a_redirect_after_the_heredoc_marker_is_its_target(command):
+    reading, _ = read(shell(command))
+    [doc] = reading.heredocs
+    assert (doc.target, doc.body) == ("conf/app.ini", "mode = fast\n")
+    assert "conf/app.ini" in [path for path, *_ in reading.written]
+
+
+@pytest.mark.parametrize(
+    ("command", "written"),
+    [
+        ("echo ready >state/flag", ["state/flag"]),
+        ("sort -u names.txt>state/names 2>state/sort.err", ["state/names", "state/sort.err"]),
+        ("make check 2>&1 | tee build/check.log", ["build/check.log"]),
+        ("make check >&2", []),
+    ],
+)
+def test_a_redirect_is_read_with_or_without_a_space_before_its_file(command, written):
+    reading, _ = read(shell(command))
+    assert [path for path, *_ in reading.written] == written
+
+
 def test_python_tool_code_is_read_with_the_files_it_writes():
     code = "with open('tests/conftest.py', 'w') as f:\n    f.write('')\n"
     reading, _ = read(call("python", code=code))

@@ -17,7 +17,7 @@ from detection.kinds.tool_action.changes import ADDED, WHITESPACE, Change
 from detection.kinds.tool_action.context import CallContext
 from detection.kinds.tool_action.paths import BACKUP, PathSet
 from detection.kinds.tool_action.rules import RuleMatch
-from detection.reading import Heredoc, ToolCall, normal_path, positional
+from detection.reading import ToolCall, normal_path, positional
 
 # A mode that lets others, or anyone, write the file: chmod +w, o+w, 666, 777, 775.
 _WRITABLE = re.compile(r"^[ugoa]*\+[rxXst]*w|^0*[0-7]?[0-7][2367][0-7]$|^0*[0-7]?[0-7]{2}[2367]$")
@@ -28,7 +28,6 @@ _SAYS_ONLY = re.compile(
     (?:-[a-z]+\s+)?(?:"[^"$`]*"|'[^']*'|[\w.%/:+-]*)\s*\)?\s*;?\s*)?)+$""",
     re.X,
 )
-_REDIRECT_AFTER_MARKER = re.compile(r"<<-?\s*['\"]?\w+['\"]?\s*>>?\s*['\"]?([^\s'\";&|]+)")
 _COPIERS = ("cp", "install", "rsync")
 
 
@@ -185,7 +184,7 @@ def _judged(change: Change, call: ToolCall) -> tuple[float, int | None, str]:
 def _new_content(path: str, call: ToolCall) -> Iterator[str]:
     """What the call writes into ``path`` whole: a here-document, an editor's file, an echo."""
     for doc in call.heredocs:
-        if normal_path(doc.target or _redirected_to(doc)) == path:
+        if doc.target == path:
             yield doc.body
     for edit in call.edits:
         if edit.path == path and edit.field is not None and edit.old == "":
@@ -195,14 +194,6 @@ def _new_content(path: str, call: ToolCall) -> Iterator[str]:
             said = " ".join(segment.args())
             # The words are unquoted already: a literal unless something expands in them.
             yield "echo $said" if "$" in said or "`" in said else "echo"
-
-
-def _redirected_to(doc: Heredoc) -> str:
-    """Where ``cat <<EOF > path`` sends its here-document (the redirect after the marker)."""
-    text = doc.field.value
-    opening = text[text.rfind("\n", 0, max(doc.start - 1, 0)) + 1 : doc.start]
-    found = _REDIRECT_AFTER_MARKER.search(opening)
-    return found[1] if found else ""
 
 
 def _says_only(script: str) -> bool:
