@@ -300,6 +300,16 @@ class ToolActionKind(RuleChecks, OutcomeChecks, DetectorKind):
                     if rule.name == "test_environment_detected" and edit.path in self.test_paths:
                         continue
                     yield rule.name, RuleMatch(edit.field, *match.span(), detail=f"in {edit.path}")
+            # A here-document written to a file adds its body to that file.
+            for doc in call.heredocs:
+                if not doc.target:
+                    continue
+                for index, match in regexes.finditer(doc.body):
+                    rule = owners[index]
+                    if rule.name == "test_environment_detected" and doc.target in self.test_paths:
+                        continue
+                    start, end = doc.start + match.start(), doc.start + match.end()
+                    yield rule.name, RuleMatch(doc.field, start, end, detail=f"in {doc.target}")
         has = {
             "edits": bool(call.edits),
             "commands": bool(call.commands),
