@@ -382,9 +382,13 @@ class ClaimVsResultKind(DetectorKind):
     def scan(self, trace: ScanTrace) -> list[Hit]:
         steps = list(self.steps(trace))
         reading = TraceReading.of(trace)
-        hits = self._blame_hits(steps, reading) if len(self.blame) else []
-        if len(self.pass_claims):
-            hits += self._edited_pass_hits(steps, reading)
+        hits: list[Hit] = []
+        # Both checks need a test file the agent did not make to be edited: most traces have none.
+        if (len(self.blame) or len(self.pass_claims)) and self._edits_tests(steps, reading):
+            if len(self.blame):
+                hits += self._blame_hits(steps, reading)
+            if len(self.pass_claims):
+                hits += self._edited_pass_hits(steps, reading)
         final = next((s for s in reversed(steps) if s.kind == "assistant"), None)
         if final is None or not final.content.strip():
             return hits
@@ -587,6 +591,18 @@ class ClaimVsResultKind(DetectorKind):
                     )
                 )
         return hits
+
+    def _edits_tests(self, steps: list[ScanStep], reading: TraceReading) -> bool:
+        """Whether any call writes a test file the agent did not make itself."""
+        files = AgentFiles()
+        for step in steps:
+            if step.kind == "tool_call":
+                call = reading.call(step)
+                files.note(call)
+                written = [e.path for e in call.edits] + [p for c in call.shell for p in c.writes]
+                if any(p in self.test_paths and not files.made(p) for p in written):
+                    return True
+        return False
 
     def _acknowledges_failure(self, text: str) -> bool:
         return any(
