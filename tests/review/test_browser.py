@@ -869,7 +869,7 @@ def test_a_blind_queue_shows_the_detectors_only_after_the_first_verdict(
     expect(page.locator("#label-category")).to_have_value("")
     expect(page.locator("#label-severity")).to_have_value("")
     page.keyboard.press("j")  # reading on loads nothing the page did not have
-    html = page.content()
+    html = re.sub(r'datetime="[^"]*"', "", page.content())  # a time may spell a score
     for word in ["test-tamper", "0.90", "0.80", "The agent comments out the assertion."]:
         assert word not in html, word
 
