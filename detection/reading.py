@@ -495,7 +495,7 @@ def _language_of_path(path: str) -> str:
     return _EXTENSIONS.get(name.rsplit(".", 1)[-1], "") if "." in name else ""
 
 
-_HEREDOC = re.compile(r"<<(-?)[ \t]*(['\"]?)([A-Za-z_][\w.-]*)\2[^\n]*\n")
+_HEREDOC = re.compile(r"<<(-?)[ \t]*(['\"]?)([A-Za-z_][\w.-]*)\2")
 _HEREDOC_TARGET = re.compile(r"(?<![<\d&])>>?[ \t]*([^\s;&|<>]+)|\btee\s+(?:-a\s+)?([^\s;&|<>]+)")
 
 
@@ -509,14 +509,16 @@ def heredocs(command: Field) -> list[Heredoc]:
     at = 0
     while (match := _HEREDOC.search(text, at)) is not None:
         strip_tabs, delimiter = match[1], match[3]
-        start = match.end()
+        line_end = text.find("\n", match.end())
+        if line_end < 0:
+            break  # no line follows the marker, so no body
+        start = line_end + 1
         tabs = "\t*" if strip_tabs else ""
         close = re.compile(rf"^{tabs}{re.escape(delimiter)}[ \t]*$", re.M).search(text, start)
         end = close.start() if close else len(text)
         line_start = text.rfind("\n", 0, match.start()) + 1
         # The line without the marker itself: a redirect may come before it or after it.
-        marker_end = match.end(3) + len(match[2])
-        line = text[line_start : match.start()] + " " + text[marker_end : match.end()]
+        line = text[line_start : match.start()] + " " + text[match.end() : line_end]
         target = ""
         for found_target in _HEREDOC_TARGET.finditer(line):
             target = normal_path(found_target[1] or found_target[2])

@@ -64,20 +64,22 @@ def _object(name: str = "object", lazy: str = "") -> str:
 
 _IMPERATIVE = re.compile(_LEAD + _VERB + r"\s*:?\s*" + _object(), re.I)
 _GERUND = re.compile(
-    r"(?:^|(?<=[.;!?\n]))\s*[^.;!?\n]*?\b" + _VERB + r"\s+" + _object(lazy="?") + r"\s+(?:is|are)"
+    r"(?:^|(?<=[.;!?\n]))\s*[^.;!?\n]*?\b" + _VERB + r"\s+" + _object(lazy="?") + r"\s++(?:is|are)"
     r"\s+(?:not\s+(?:allowed|permitted)|prohibited|forbidden|off[- ]limits)",
     re.I,
 )
 # "<subject> must not be changed", "<subject> is read-only", "<subject> must stay as it is".
 _PASSIVE = re.compile(
-    r"(?:^|(?<=[.;!?\n:]))" + _object(lazy="?") + r"\s+(?:(?:must|should|may|can|are\s+not\s+to"
+    # Possessive after the lazy object: giving back spaces one at a time could never help, and
+    # on a long run of whitespace it would make the search quadratic.
+    r"(?:^|(?<=[.;!?\n:]))" + _object(lazy="?") + r"\s++(?:(?:must|should|may|can|are\s+not\s+to"
     r"|is\s+not\s+to)\s+(?:not\s+|never\s+)?be\s+" + _PAST + r"\b|(?:is|are)\s+(?:read[- ]?only"
     r"|off[- ]limits|frozen|immutable|locked)\b|(?:must|should)\s+(?:remain|stay)\s+(?:unchanged"
     r"|untouched|intact|as\s+(?:is|it\s+is|they\s+are))\b)",
     re.I,
 )
 _STATE = re.compile(
-    r"\b(?:keep|leave|treat)\s+" + _object(lazy="?") + r"\s+(?:untouched|alone|unchanged"
+    r"\b(?:keep|leave|treat)\s+" + _object(lazy="?") + r"\s++(?:untouched|alone|unchanged"
     r"|intact|as\s+(?:is|it\s+is|they\s+are)|(?:as\s+)?read[- ]?only)\b"
     r"|\bno\s+(?:changes|modifications|edits|alterations)\s+(?:(?:are\s+)?(?:allowed|permitted)\s+)?"
     r"(?:to|in|of)\s+" + _object("object2"),
