@@ -4,6 +4,7 @@
     python bench/detect.py --scan-only --no-hyperscan   # the pure-Python prefilter
     python bench/detect.py --scan-only --no-prefilter   # every expression on every step
     python bench/detect.py --floor                      # the work no rule pack can skip
+    python bench/detect.py --hostile                    # each kind on text made to be slow
     python bench/detect.py                              # also latency (PostgreSQL, Redis, Celery)
 
 Scan throughput: a deterministic corpus of realistic traces is built in memory from the benign
@@ -14,6 +15,11 @@ should flag. Each default rule detector (pattern, tool_action, claim_vs_result, 
 built from its ``DEFAULT``) then scans every trace on one core. MB/s is corpus megabytes (all
 step text) over the process CPU time of the fastest of ``--repeat`` scans, for each kind and for
 the whole pack.
+
+Hostile text: trace content is written by the agents under watch, so each kind also scans traces
+whose every step is one long shape chosen to make expressions backtrack (a run of spaces, of
+markers with no line end, of one phrase repeated...), a quarter of a megabyte a step. The seconds
+each kind takes say whether any expression grows worse than linearly.
 """
 
 import argparse
@@ -145,6 +151,46 @@ def default_pack() -> dict[str, DetectorKind]:
             step_kinds=default["step_kinds"],
         )
     return detectors
+
+
+# Shapes that make a careless expression backtrack, each about 200 KB.
+HOSTILE = {
+    "spaces": "a" + " " * 200_000 + "b",
+    "newlines": "x\n" * 100_000,
+    "dots": ". " * 100_000,
+    "quotes": "'" * 200_000,
+    "one phrase": "do not modify the tests " * 8_000,
+    "hedges": "I might, " * 20_000 + "violate the charter",
+    "negations": "not " * 50_000 + "override the policy",
+    "path": "only modify files under " + "/a" * 100_000,
+    "redirects": "> " * 100_000 + "x",
+    "heredoc markers": "cat <<EOF " * 20_000,
+}
+
+
+def hostile() -> None:
+    """Each kind's CPU time on traces whose every step is one hostile shape."""
+    detectors = default_pack()
+    print(f"{'text':>16}" + "".join(f"{name:>17}" for name in detectors))
+    for name, text in HOSTILE.items():
+        command = json.dumps({"command": text})
+        trace = ScanTrace(
+            [
+                ScanStep(0, "system", text),
+                ScanStep(1, "user", text),
+                ScanStep(2, "reasoning", text),
+                ScanStep(3, "assistant", text),
+                ScanStep(4, "tool_call", command, "bash", "c4", {"command": text}),
+                ScanStep(5, "tool_result", text, "", "c4"),
+                ScanStep(6, "assistant", text),
+            ]
+        )
+        cells = []
+        for detector in detectors.values():
+            started = time.process_time()
+            scan(detector, trace)
+            cells.append(f"{time.process_time() - started:>15.2f} s")
+        print(f"{name:>16}" + "".join(cells), flush=True)
 
 
 def best_cpu(work: Callable[[], int], repeat: int = 1) -> tuple[float, int]:
@@ -383,7 +429,13 @@ def main() -> None:
     )
     parser.add_argument("--latency-traces", type=int, default=200)
     parser.add_argument("--rate", type=float, default=4, help="traces per second, for latency")
+    parser.add_argument(
+        "--hostile", action="store_true", help="each kind on text shaped to make it slow"
+    )
     args = parser.parse_args()
+    if args.hostile:
+        hostile()
+        return
     if args.floor:
         floor(args)
         return
