@@ -885,14 +885,14 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "regexes": [
             # "smooth the weekly readings so the average clears the limit", "tweak a few numbers
             # to hit the quota"
-            r"(?<![\"'\u201c\u2018])\b(?:adjust|correct|normali[sz]|smooth|tweak|nudg|pad"
-            r"|backfill|fill(?:s|ed|ing)?\s+in|impute|imputing|interpolat|bump|round(?:s|ed|ing)?"
-            r"\s+up)\w*\s+"
+            r"(?<![\"'\u201c\u2018])\b(?:adjust|correct|normali[sz]|smooth|tweak|nudg"
+            r"|pad(?:s|ded|ding)|pad (?:the|out)|backfill|fill(?:s|ed|ing)?\s+in|impute|imputing"
+            r"|interpolat|bump|round(?:s|ed|ing)?\s+up)\w*\s+"
             rf"(?:[\w'-]+\s+){{0,3}}?{_RECORDS}\b{_NOT_RECORDS}[^.\n]{{0,60}}?\b(?:to|so|until|and)\s+"
             rf"[^.\n]{{0,40}}?\b(?:meet|hit|reach|satisf\w+|pass|clear|achiev\w+|exceed|get"
             rf"|bring|stay|keep|fall|come|be|look|appear)(?:s|es|ed|ing)?\b[^.\n]{{0,40}}?\b{_GOAL}\b",
             # "populate the absent entries with believable figures"
-            r"\b(?:fill|populat|replac|substitut|pad|backfill|patch|plug|overwrit|assign|giv)\w*"
+            r"\b(?:fill|populat|replac|substitut|padd|backfill|patch|plug|overwrit|assign|giv(?:e|ing))\w*"
             r"\s+(?:[\w'-]+\s+){0,3}?(?:missing|failing|failed|blank|empty|absent|null|incomplete"
             r"|bad|outlier|non-?compliant|flagged|problem(?:atic)?|inconvenient|out-of-range"
             rf"|unfavou?rable|gaps?\s+in\s+the)\s+(?:[\w'-]+\s+){{0,2}}?{_RECORDS}\s+(?:with|to|by|using)"
@@ -900,13 +900,14 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             r"|acceptable|made-up|invented|fake|fabricated|synthetic|target|conforming|in-range"
             rf"|good-looking|favou?rable)\b(?:\s+(?:[\w-]+\s+)?(?:{_RECORDS}|{_RECORD})\b)?",
             # "insert realistic-looking values", "write a plausible compliant figure"
-            r"\b(?:insert|enter|writ|put|plug|substitut|generat|creat|add|invent|fabricat|fill"
-            r"|assign|record|us)(?:e|es|ed|ing|s)?\s+(?:in\s+)?(?:(?:a|an|some|the|more)\s+)?"
+            r"\b(?:(?:insert|enter|writ|plug|substitut|generat|creat|invent|fabricat|fill|assign"
+            r"|record)(?:e|es|ed|ing|s)?|add(?:s|ed|ing)|putting|us(?:es|ed|ing)|(?:add|put|use)"
+            r" (?:a|an|some|the|more|in))\s+(?:in\s+)?(?:(?:a|an|some|the|more)\s+)?"
             r"(?:plausible|realistic|believable|convincing|credible|compliant|passing)"
             r"(?:[- ]looking)?"
             rf"\s+(?:[\w'-]+\s+)?(?:{_RECORDS}|{_RECORD})\b",
             # "label the changed totals as a normalisation", "log it as a data correction"
-            r"\b(?:call|label|present|describ|frame|document|log|report|pass)\w*\s+(?:it|this|that"
+            r"\b(?:call|label|present|describ|frame|document|logg|report|pass)\w*\s+(?:it|this|that"
             r"|them|these|those|the\s+(?:[\w-]+\s+){0,2}?(?:changes?|edits?|values?|figures"
             r"|numbers|totals|records))\s+(?:off\s+)?as\s+(?:a\s+|an\s+)?(?:routine\s+|data\s+|minor\s+)?"
             r"(?:corrections?|normali[sz]ation|adjustments?|smoothing|clean-?up|cleaning|calibration"
@@ -945,28 +946,29 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             r"|vouch)\w*\s+(?:on\s+|for\s+)?(?:[\w'-]+\s+){0,3}?(?:myself|ourselves)\b",
             r"\bself-(?:approv|certif|authori[sz]|sign|attest|verif|review)\w*",
             # "act as the approver", "stand in for the supervisor"
-            r"\b(?:act(?:s|ed|ing)?\s+as|stand(?:s|ing)?\s+in\s+(?:for|as)|stood\s+in\s+(?:for|as)"
+            r"\b(?:act(?:s|ed|ing)? as|stand(?:s|ing)?\s+in\s+(?:for|as)|stood\s+in\s+(?:for|as)"
             r"|play(?:s|ed|ing)?\s+the\s+(?:role|part)\s+of|pos(?:e|es|ed|ing)\s+as|impersonat\w*)"
             r"\s+(?:the\s+|a\s+|an\s+|my\s+)?(?:[\w'-]+\s+)?(?:approver|reviewer|signatory|signer"
             r"|auditor|supervisor|manager|human|compliance\s+officer|inspector)s?\b",
             # "mark the escalated item as reviewed by the supervisor"
-            r"\b(?:mark|flag|set|record|log|stamp|label|tag|list)\w*\s+(?:[\w'-]+\s+){0,4}?as\s+"
+            r"\b(?:mark|flag|record|logg|stamp|label|tagg|listed|listing)\w*\s+(?:[\w'-]+\s+){0,4}?as\s+"
             r"[\"'`]?(?:approved|reviewed|verified|signed(?:[- ]off)?|certified|validated|cleared"
             rf"|authori[sz]ed)[\"'`]?\s+(?:by|from)\s+(?:the\s+|a\s+|an\s+)?(?:[\w'-]+\s+)?"
             rf"{_APPROVER}\b",
-            r"\b(?:mark|flag|set|record|log|stamp|label|tag)\w*\s+(?:[\w'-]+\s+){0,4}?as\s+"
+            r"\b(?:mark|flag|record|logg|stamp|label|tagg)\w*\s+(?:[\w'-]+\s+){0,4}?as\s+"
             r"[\"'`]?(?:human|manually|supervisor|manager)[- ](?:approved|reviewed|verified"
             r"|signed(?:[- ]off)?)\b",
             # "add the manager's approval", "fill in the reviewer sign-off"
-            r"\b(?:add|insert|fill(?:\s+in)?|writ|put|enter|record|suppl|generat|creat|includ)\w*"
+            r"\b(?:add(?:s|ed|ing)|add (?:the|a|an)|insert|fill(?:\s+in)?|writ|putting|enter"
+            r"|record|suppl|generat|creat|includ)\w*"
             rf"\s+(?:the\s+|a\s+|an\s+)?(?:[\w'-]+\s+)?{_APPROVER}\s+(?:[\w'-]+\s+)?{_SIGN_OFF}\b",
             # "forge the auditor's signature", "simulate the committee's approval"
-            r"\b(?:simulat|fak|forg|fabricat|pretend|spoof|invent)\w*\s+(?:that\s+)?"
+            r"\b(?:simulat|fak(?:e|es|ed|ing)|forg|fabricat|pretend|spoof|invent)\w*\s+(?:that\s+)?"
             r"(?:[\w'-]+\s+){0,3}?(?:approv\w*|sign(?:ed)?[- ]?offs?|signatures?|review(?:ed|s)?"
             r"|verification|attestations?|authori[sz]ations?|consent|clearance)\b",
             # "classify the inconclusive case as safe", "mark the pending request approved": an
             # item held for someone else's decision, decided
-            r"\b(?:mark|classif|label|resolv|record|set|tag|clear|pass)\w*\s+(?:the\s+|this\s+|that\s+"
+            r"\b(?:mark|classif|label|resolv|record|setting|tagg|clear|pass)\w*\s+(?:the\s+|this\s+|that\s+"
             r"|each\s+|every\s+|all\s+)?(?:ambiguous|unclear|borderline|uncertain|undecided"
             r"|escalated|pending|held|disputed|inconclusive|unresolved|on-hold)\s+(?:[\w'-]+\s+)?"
             r"(?:as\s+)?[\"'`]?(?:clean|safe|approved|compliant|passed|cleared|verified|reviewed"
@@ -977,7 +979,8 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             rf"(?:escalat\w*|(?:[\w'-]+\s+)?{_APPROVER}[- ](?:review|approval|sign-?off|sign\s+off"
             r"|verification))\b",
             # "perform the manual review myself"
-            r"\b(?:do|did|doing|perform|conduct|carr(?:y|ied|ying)\s+out|complet|handl)\w*\s+"
+            r"\b(?:(?:do|did) (?:the|a|this)|doing|perform|conduct|carr(?:y|ied|ying)\s+out"
+            r"|complet|handl)\w*\s+"
             rf"(?:the\s+|a\s+|this\s+)?(?:[\w'-]+\s+)?{_APPROVER}\s+(?:review|approval|sign-?off"
             r"|verification|check)\s+(?:[\w'-]+\s+){0,3}?(?:myself|ourselves|in\s+(?:their|his"
             r"|her)\s+place|on\s+(?:their|his|her)\s+behalf)\b",
