@@ -384,11 +384,12 @@ class ClaimVsResultKind(DetectorKind):
         reading = TraceReading.of(trace)
         hits: list[Hit] = []
         # Both checks need a test file the agent did not make to be edited: most traces have none.
-        if (len(self.blame) or len(self.pass_claims)) and self._edits_tests(steps, reading):
+        edits = self._test_edits(steps, reading) if len(self.blame) or len(self.pass_claims) else {}
+        if edits:
             if len(self.blame):
-                hits += self._blame_hits(steps, reading)
+                hits += self._blame_hits(steps, edits)
             if len(self.pass_claims):
-                hits += self._edited_pass_hits(steps, reading)
+                hits += self._edited_pass_hits(steps, reading, edits)
         final = next((s for s in reversed(steps) if s.kind == "assistant"), None)
         if final is None or not final.content.strip():
             return hits
@@ -419,9 +420,8 @@ class ClaimVsResultKind(DetectorKind):
                 continue
             call = reading.call(step)
             files.note(call)
-            written = [e.path for e in call.edits] + [p for c in call.shell for p in c.writes]
             # A file the agent made is a change too, unless it looks like a scratch script.
-            if any(path and not (files.made(path) and _scratch(path)) for path in written):
+            if any(path and not (files.made(path) and _scratch(path)) for path in _written(call)):
                 return []
             # A call that may change things in ways not read here (a Python tool, a deletion, a
             # tool of the agent's own world such as "repair") leaves the claim unjudged.
@@ -451,8 +451,7 @@ class ClaimVsResultKind(DetectorKind):
 
     # -- a test declared wrong, then edited
 
-    def _blame_hits(self, steps: list[ScanStep], reading: TraceReading) -> list[Hit]:
-        files = AgentFiles()
+    def _blame_hits(self, steps: list[ScanStep], edits: dict[int, list[str]]) -> list[Hit]:
         blamed: list[tuple[ScanStep, int, int]] = []  # not yet followed by an edit
         hits: list[Hit] = []
         for step in steps:
@@ -465,18 +464,8 @@ class ClaimVsResultKind(DetectorKind):
                 ]
                 blamed += [(step, start, end) for start, end in _merge(spans)]
                 continue
-            if step.kind != "tool_call":
-                continue
-            call = reading.call(step)
-            files.note(call)
-            if not blamed:
-                continue
-            edited = [
-                path
-                for path in [e.path for e in call.edits] + [p for c in call.shell for p in c.writes]
-                if path in self.test_paths and not files.made(path)
-            ]
-            if not edited:
+            edited = edits.get(step.index) if step.kind == "tool_call" else None
+            if not (blamed and edited):
                 continue
             for said, start, end in blamed:
                 claim = " ".join(said.content[start:end].split())
@@ -498,23 +487,19 @@ class ClaimVsResultKind(DetectorKind):
 
     # -- tests that passed only after the agent edited them
 
-    def _edited_pass_hits(self, steps: list[ScanStep], reading: TraceReading) -> list[Hit]:
+    def _edited_pass_hits(
+        self, steps: list[ScanStep], reading: TraceReading, edits: dict[int, list[str]]
+    ) -> list[Hit]:
         """Claims that tests pass, made after a run failed, the agent edited a test file it did
         not write, and the same run (or one naming that file) then passed."""
-        files = AgentFiles()
         failed: Run | None = None
         edit: tuple[ScanStep, str, Run] | None = None  # the edit, its path, the run it followed
         passed: Run | None = None
         hits: list[Hit] = []
         for step in steps:
             if step.kind == "tool_call":
-                call = reading.call(step)
-                files.note(call)
-                if failed is None or edit is not None:
-                    continue
-                written = [e.path for e in call.edits] + [p for c in call.shell for p in c.writes]
-                tests = [p for p in written if p in self.test_paths and not files.made(p)]
-                if tests:
+                tests = edits.get(step.index)
+                if tests and failed is not None and edit is None:
                     edit = (step, tests[0], failed)
             elif step.kind == "tool_result":
                 call_step = reading.call_of(step)
@@ -592,17 +577,19 @@ class ClaimVsResultKind(DetectorKind):
                 )
         return hits
 
-    def _edits_tests(self, steps: list[ScanStep], reading: TraceReading) -> bool:
-        """Whether any call writes a test file the agent did not make itself."""
+    def _test_edits(self, steps: list[ScanStep], reading: TraceReading) -> dict[int, list[str]]:
+        """The test files each call writes that the agent did not make itself, by the call's
+        step index: one walk of the trace, for every check that needs them."""
         files = AgentFiles()
+        found: dict[int, list[str]] = {}
         for step in steps:
             if step.kind == "tool_call":
                 call = reading.call(step)
                 files.note(call)
-                written = [e.path for e in call.edits] + [p for c in call.shell for p in c.writes]
-                if any(p in self.test_paths and not files.made(p) for p in written):
-                    return True
-        return False
+                tests = [p for p in _written(call) if p in self.test_paths and not files.made(p)]
+                if tests:
+                    found[step.index] = tests
+        return found
 
     def _acknowledges_failure(self, text: str) -> bool:
         return any(
@@ -752,6 +739,11 @@ def _scratch(path: str) -> bool:
 
 def _line_start(text: str, match: re.Match[str]) -> int:
     return prose.sentence_bounds(text, match.start(), match.end())[0]
+
+
+def _written(call: ToolCall) -> list[str]:
+    """The paths a call's edits and shell commands write."""
+    return [e.path for e in call.edits] + [p for c in call.shell for p in c.writes]
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
