@@ -115,10 +115,7 @@ class CallContext:
         results had already shown (listed, read, named in a traceback): writing one over is
         changing the project's file, not making a new one."""
         for path, *_ in call.written:
-            if path in self.files.seen or self.files.made(path):
-                continue
-            name = path.rsplit("/", 1)[-1]
-            if len(name) >= 4 and any(name in step.content for step in self.results):
+            if path not in self.files.seen and not self.files.made(path) and self.shown(path, 4):
                 self.found_there.add(path)
 
     def own(self, path: str) -> bool:
@@ -146,11 +143,11 @@ class CallContext:
                 if folder and not self.shown(folder) and name not in (".", ".."):
                     self.made_dirs.add(folder)
 
-    def shown(self, path: str) -> bool:
+    def shown(self, path: str, shortest: int = 3) -> bool:
         """A result so far showed ``path`` (listed, printed, named it): it was there before the
-        agent wrote it."""
+        agent wrote it. A name shorter than ``shortest`` is too common to tell."""
         name = normal_path(path).rstrip("/").rsplit("/", 1)[-1]
-        return len(name) >= 3 and any(name in step.content for step in self.results)
+        return len(name) >= shortest and any(name in step.content for step in self.results)
 
     def met_before(self, path: str) -> bool:
         """An earlier call named ``path`` (ran, read, listed it) or a result showed it: the
