@@ -44,7 +44,7 @@ from detection.kinds.tool_action.rules import (
     RuleMatch,
     only_local,
 )
-from detection.reading import ToolCall, TraceReading, inside, locate
+from detection.reading import Field, ToolCall, TraceReading, inside, locate
 from detection.regexset import RegexSet
 from traces.schema import DocumentError
 
@@ -288,28 +288,14 @@ class ToolActionKind(RuleChecks, OutcomeChecks, DetectorKind):
                 for expression in sql.command:
                     for match in re.finditer(expression, text.value, re.I):
                         yield sql.name, RuleMatch(text, *match.span())
-        regexes, owners = self._sets["added"]
-        if len(regexes):
+        if len(self._sets["added"][0]):
             for edit in call.edits:
-                if edit.field is None:
-                    continue
-                for index, match in regexes.finditer(edit.field.value):
-                    if not inside(match.start(), edit.added):
-                        continue
-                    rule = owners[index]
-                    if rule.name == "test_environment_detected" and edit.path in self.test_paths:
-                        continue
-                    yield rule.name, RuleMatch(edit.field, *match.span(), detail=f"in {edit.path}")
+                if edit.field is not None:
+                    yield from self._added(edit.field, edit.field.value, 0, edit.path, edit.added)
             # A here-document written to a file adds its body to that file.
             for doc in call.heredocs:
-                if not doc.target:
-                    continue
-                for index, match in regexes.finditer(doc.body):
-                    rule = owners[index]
-                    if rule.name == "test_environment_detected" and doc.target in self.test_paths:
-                        continue
-                    start, end = doc.start + match.start(), doc.start + match.end()
-                    yield rule.name, RuleMatch(doc.field, start, end, detail=f"in {doc.target}")
+                if doc.target:
+                    yield from self._added(doc.field, doc.body, doc.start, doc.target)
         has = {
             "edits": bool(call.edits),
             "commands": bool(call.commands),
@@ -324,6 +310,26 @@ class ToolActionKind(RuleChecks, OutcomeChecks, DetectorKind):
             if has[needs]:
                 for finding in check(call, context):
                     yield name, finding
+
+    def _added(
+        self,
+        field: Field,
+        text: str,
+        offset: int,
+        path: str,
+        within: list[tuple[int, int]] | None = None,
+    ) -> Iterator[tuple[str, RuleMatch]]:
+        """The rules over added lines that match ``text``, the lines ``path`` gains (found at
+        ``offset`` in ``field``; only the ``within`` spans of it, when given)."""
+        regexes, owners = self._sets["added"]
+        for index, match in regexes.finditer(text):
+            if within is not None and not inside(match.start(), within):
+                continue
+            rule = owners[index]
+            if rule.name == "test_environment_detected" and path in self.test_paths:
+                continue
+            start, end = offset + match.start(), offset + match.end()
+            yield rule.name, RuleMatch(field, start, end, detail=f"in {path}")
 
     def _hits(self, step: ScanStep, rule: Rule, findings: list[RuleMatch]) -> list[Hit]:
         score = self.p.scores.get(rule.name, rule.score)
