@@ -14,14 +14,13 @@
 """
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-MAX_JSON_DEPTH = 100
+from traces.sanitize import MAX_JSON_DEPTH, UNSTORABLE, find_unstorable, unstorable
+
 LENGTH_REQUIRED = "Send the body with a Content-Length, not chunked."
 
 
@@ -44,10 +43,6 @@ def refusal(request: HttpRequest, status: int, detail: str, field: str = "") -> 
         body = {"detail": detail, "field": field} if field else {"detail": detail}
         return JsonResponse(body, status=status)
     return HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
-
-
-def unstorable(name: str) -> str:
-    return f"{name}: contains a NUL character or a lone surrogate, which cannot be stored"
 
 
 class RequestScreeningMiddleware:
@@ -97,26 +92,3 @@ class RequestScreeningMiddleware:
                 request, 400, f"{path}: nested more than {MAX_JSON_DEPTH} levels deep", path
             )
         return refusal(request, 400, unstorable(path or "body"), path)
-
-
-def find_unstorable(document: Any) -> tuple[str, bool] | None:
-    """The path of the first string (or key) holding what cannot be stored, or of the first
-    value nested too deep (then with True); None when there is neither."""
-    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            if UNSTORABLE.search(value):
-                return path, False
-        elif isinstance(value, dict | list):
-            if depth == MAX_JSON_DEPTH:
-                return path, True
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str) and UNSTORABLE.search(key):
-                    return f"{path}.{key}" if path else key, False
-                at = (
-                    f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
-                )
-                stack.append((item, at, depth + 1))
-    return None

@@ -6,13 +6,13 @@ a detector) and ``scan(trace) -> list[Hit]``, a pure function of the trace: no d
 Django, so each kind is tested on literal traces.
 """
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import msgspec
 
+from traces.sanitize import MAX_JSON_DEPTH, UNSTORABLE, UNSTORABLE_TEXT, find_unstorable
 from traces.schema import DocumentError, TraceDoc, document_error
 
 
@@ -137,35 +137,17 @@ def register(kind: type[DetectorKind]) -> type[DetectorKind]:
     return kind
 
 
-# A NUL or a lone surrogate: PostgreSQL stores neither in JSON, and neither is a character any
-# expression or path can mean.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _refuse_unstorable(value: Any, path: str) -> None:
-    """Refuse parameters holding text that cannot be stored, naming where it is."""
-    if isinstance(value, str):
-        if _UNSTORABLE.search(value):
-            raise DocumentError(
-                path or "params", "contains a NUL character or a lone surrogate, which is not text"
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            shown = _UNSTORABLE.sub("\ufffd", str(key))  # a path is shown: only text in it
-            where = f"{path}.{shown}" if path else shown
-            _refuse_unstorable(key, where)
-            _refuse_unstorable(item, where)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _refuse_unstorable(item, f"{path}[{i}]")
-
-
 def parse_params(kind: str, params: dict[str, Any]) -> msgspec.Struct:
     """Validate a detector's parameters; raises DocumentError naming the offending field."""
     if kind not in KINDS:
         raise DocumentError("kind", f"must be one of {', '.join(sorted(KINDS))} (got {kind!r})")
     cls = KINDS[kind]
-    _refuse_unstorable(params, "")
+    # PostgreSQL stores neither a NUL nor a lone surrogate, and no expression or path means one.
+    found = find_unstorable(params)
+    if found is not None:
+        path, deep = found
+        problem = f"nested more than {MAX_JSON_DEPTH} levels deep" if deep else UNSTORABLE_TEXT
+        raise DocumentError(UNSTORABLE.sub("\ufffd", path) or "params", problem)
     try:
         parsed = msgspec.convert(params, type=cls.Params)
     except msgspec.ValidationError as exc:

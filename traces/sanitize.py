@@ -256,3 +256,41 @@ def mask_document(doc: TraceDoc, rules: tuple[SecretRule, ...] = SECRET_RULES) -
             step.metadata, count = _mask_value(step.metadata, rules)
             total += count
     return total
+
+
+# -- text that cannot be stored anywhere, in a document of any shape
+
+# NUL, which PostgreSQL cannot store in text or JSON, and lone surrogates, which UTF-8 cannot
+# encode.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_JSON_DEPTH = 100
+
+
+UNSTORABLE_TEXT = "contains a NUL character or a lone surrogate, which cannot be stored"
+
+
+def unstorable(name: str) -> str:
+    return f"{name}: {UNSTORABLE_TEXT}"
+
+
+def find_unstorable(document: Any) -> tuple[str, bool] | None:
+    """The path of the first string (or key) holding what cannot be stored, or of the first
+    value nested too deep (then with True); None when there is neither."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if UNSTORABLE.search(value):
+                return path, False
+        elif isinstance(value, dict | list):
+            if depth == MAX_JSON_DEPTH:
+                return path, True
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and UNSTORABLE.search(key):
+                    return f"{path}.{key}" if path else key, False
+                at = (
+                    f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
+                )
+                stack.append((item, at, depth + 1))
+    return None
